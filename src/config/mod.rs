@@ -1,0 +1,164 @@
+//! The SLO config: parse (YAML → [`raw::RawConfig`]), validate with no I/O
+//! ([`validate::validate`] → [`Config`]), then the engine builds from it.
+//!
+//! Errors say which file, which SLO (by name) and which field is at fault, and what to
+//! write instead; nothing runs on a config that does not validate.
+
+mod duration;
+pub mod events;
+pub mod raw;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use duration::Span;
+pub use events::{EventSchema, FieldPath, LabelField, MAX_LABELS};
+pub use validate::validate;
+
+/// Windows reported when the config names none. Each SLO's own window is always added.
+pub const DEFAULT_WINDOWS: [Span; 7] = [
+    Span::from_secs(300),
+    Span::from_secs(1800),
+    Span::HOUR,
+    Span::from_secs(7200),
+    Span::from_secs(21_600),
+    Span::DAY,
+    Span::from_secs(259_200),
+];
+
+/// The longest window accepted: a calendar quarter. It bounds the memory of a series.
+pub const MAX_WINDOW: Span = Span::from_secs(93 * 86_400);
+
+/// A validated config.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub events: EventSchema,
+    pub slos: Vec<Slo>,
+}
+
+/// One SLO, checked and normalised.
+#[derive(Clone, Debug)]
+pub struct Slo {
+    pub name: String,
+    pub service: ServiceMatch,
+    /// Exact matches that an event must satisfy, on the route or a label.
+    pub selector: Vec<(Field, String)>,
+    /// One series per distinct combination of these values.
+    pub group_by: Vec<Field>,
+    pub indicator: Indicator,
+    /// The objective as a fraction in (0, 1), e.g. 0.999.
+    pub objective: f64,
+    /// The SLO window, which is the error-budget period.
+    pub window: Span,
+    /// Every window this SLO reports: the configured ones and its own, ascending.
+    pub windows: Vec<Span>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum ServiceMatch {
+    Exact(String),
+    /// `*`: every service, and `service` becomes a label of each series.
+    Any,
+}
+
+/// An event field an SLO can select on or group by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Field {
+    Route,
+    /// Index into [`EventSchema::labels`].
+    Label(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Indicator {
+    /// Good iff `status < 500`.
+    Availability,
+    /// Good iff `latency_ms <= threshold_ms`.
+    Latency { threshold_ms: f64 },
+}
+
+impl Indicator {
+    /// Whether a request with this status and latency is good.
+    #[inline]
+    pub fn is_good(self, status: u16, latency_ms: f64) -> bool {
+        match self {
+            Indicator::Availability => status < 500,
+            Indicator::Latency { threshold_ms } => latency_ms <= threshold_ms,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not valid YAML: {message}", path.display())]
+    Syntax { path: PathBuf, message: String },
+    /// The YAML is well formed but does not fit the schema, or fails validation.
+    #[error("{}: {}{field}: {message}", path.display(), slo_prefix(slo))]
+    Invalid {
+        path: PathBuf,
+        slo: Option<String>,
+        field: String,
+        message: String,
+    },
+}
+
+fn slo_prefix(slo: &Option<String>) -> String {
+    slo.as_ref().map(|s| format!("slo `{s}`: ")).unwrap_or_default()
+}
+
+/// Reads, parses and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parses and validates config text; `path` only labels errors.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    // Two steps so that every error can name its SLO: YAML syntax errors come with a line
+    // and column from the YAML parser; schema errors come with a path (`slos[2].window`)
+    // whose SLO name is looked up in the generic value.
+    let value: serde_json::Value =
+        serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })?;
+    let raw: raw::RawConfig = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let at = e.path().to_string();
+        let (slo, field) = split_slo_path(&value, &at);
+        ConfigError::Invalid {
+            path: path.to_owned(),
+            slo,
+            field,
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    validate(&raw).map_err(|e| ConfigError::Invalid {
+        path: path.to_owned(),
+        slo: e.slo,
+        field: e.field,
+        message: e.message,
+    })
+}
+
+/// `slos[2].indicator` → (name of the third SLO, `slos[2].indicator`).
+fn split_slo_path(value: &serde_json::Value, at: &str) -> (Option<String>, String) {
+    let field = if at == "." { "(top level)".to_owned() } else { at.to_owned() };
+    let index = at
+        .strip_prefix("slos[")
+        .and_then(|rest| rest.split(']').next())
+        .and_then(|n| n.parse::<usize>().ok());
+    let name = index.and_then(|i| value.get("slos")?.get(i)?.get("name")?.as_str());
+    (name.map(str::to_owned), field)
+}
+
+#[cfg(test)]
+mod tests;

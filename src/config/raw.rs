@@ -1,0 +1,63 @@
+//! The config file as serde reads it: a field-for-field mirror of the YAML with no logic.
+//! Every struct denies unknown fields, so a typo is an error rather than a silent default.
+//! [`super::validate`] turns this into the checked [`super::Config`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Windows every SLO reports, e.g. `[5m, 1h, 30d]`; each SLO's own window is added.
+    pub windows: Option<Vec<String>>,
+    /// Where the fields of an event are found.
+    #[serde(default)]
+    pub events: RawEvents,
+    pub slos: Vec<RawSlo>,
+}
+
+/// Maps the logical event fields onto JSON paths (dots descend into nested objects).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEvents {
+    /// `default`, `envoy`, `kong` or `nginx`: a whole mapping at once.
+    pub preset: Option<String>,
+    pub timestamp: Option<String>,
+    pub service: Option<String>,
+    pub route: Option<String>,
+    pub status: Option<String>,
+    /// Path of the request latency (logical field `latency_ms`).
+    pub latency_ms: Option<String>,
+    /// Unit of the latency field: `ms` (default), `s` or `us`.
+    pub latency_unit: Option<String>,
+    /// Further string fields that SLOs may select on or group by.
+    #[serde(default)]
+    pub labels: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlo {
+    pub name: String,
+    /// An exact service name, or `*` for every service.
+    pub service: String,
+    #[serde(default)]
+    pub selector: BTreeMap<String, String>,
+    #[serde(default)]
+    pub group_by: Vec<String>,
+    pub indicator: RawIndicator,
+    /// Percent, e.g. `99.9`.
+    pub objective: f64,
+    /// The rolling SLO window, which is also the error-budget period.
+    pub window: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum RawIndicator {
+    /// Good iff `status < 500`.
+    Availability,
+    /// Good iff `latency_ms <= threshold_ms`.
+    Latency { threshold_ms: f64 },
+}

@@ -1,0 +1,465 @@
+//! A validating JSON scanner that captures only the values at wanted paths.
+//!
+//! It checks the whole grammar (strings, escapes, numbers, literals, nesting, trailing
+//! bytes) but builds nothing: a wanted value is returned as a [`Raw`] span into the input,
+//! everything else is skipped. This is what makes decoding cheaper than a serde parse,
+//! which must at least materialise every key it compares. Skipped strings are checked for
+//! escapes and control characters but not for UTF-8, as serde_json does when it ignores
+//! a value; captured strings are UTF-8 checked when they are read.
+
+/// Nesting deeper than this is refused, so hostile input cannot exhaust the stack.
+pub const MAX_DEPTH: u32 = 64;
+
+/// A captured value, as spans into the input.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Raw {
+    Absent,
+    Null,
+    Bool,
+    /// The bytes between the quotes; `escaped` if they contain a backslash.
+    Str { start: u32, end: u32, escaped: bool },
+    /// `integer` if the number has neither a fraction nor an exponent.
+    Num { start: u32, end: u32, integer: bool },
+    /// An object or an array.
+    Composite,
+}
+
+/// The syntax is not JSON.
+#[derive(Debug, PartialEq)]
+pub struct SyntaxError;
+
+/// A node of the tree of wanted paths.
+#[derive(Debug, Default)]
+pub struct PathTree {
+    entries: Vec<(Box<[u8]>, Target)>,
+}
+
+#[derive(Debug)]
+enum Target {
+    /// The value at this key goes to this capture slot.
+    Slot(usize),
+    /// Descend into the object at this key.
+    Object(PathTree),
+}
+
+impl PathTree {
+    /// Adds a path whose value is captured in `slot`. Paths never overlap (the config
+    /// checks that), so a key is either a slot or an object, not both.
+    pub fn insert(&mut self, keys: &[String], slot: usize) {
+        let (first, rest) = keys.split_first().expect("a path has at least one key");
+        let pos = self.entries.iter().position(|(k, _)| **k == *first.as_bytes());
+        if rest.is_empty() {
+            self.entries.push((first.as_bytes().into(), Target::Slot(slot)));
+            return;
+        }
+        let i = pos.unwrap_or_else(|| {
+            self.entries.push((first.as_bytes().into(), Target::Object(PathTree::default())));
+            self.entries.len() - 1
+        });
+        if let Target::Object(child) = &mut self.entries[i].1 {
+            child.insert(rest, slot);
+        }
+    }
+
+    #[inline]
+    fn find(&self, key: &[u8]) -> Option<&Target> {
+        self.entries.iter().find(|(k, _)| **k == *key).map(|(_, t)| t)
+    }
+}
+
+/// What a top-level document turned out to be.
+#[derive(Debug, PartialEq)]
+pub enum Document {
+    Object,
+    /// Valid JSON, but not an object.
+    Other,
+}
+
+/// Scans `input`, filling `slots` from the paths in `tree`. `key_buf` holds unescaped
+/// keys (rare) and is reused across calls.
+pub fn scan(
+    input: &[u8],
+    tree: &PathTree,
+    slots: &mut [Raw],
+    key_buf: &mut Vec<u8>,
+) -> Result<Document, SyntaxError> {
+    slots.fill(Raw::Absent);
+    let mut s = Scanner { b: input, i: 0, key_buf };
+    s.ws();
+    let doc = if s.peek() == Some(b'{') {
+        s.i += 1;
+        s.object(Some(tree), slots, 1)?;
+        Document::Object
+    } else {
+        s.value(0)?;
+        Document::Other
+    };
+    s.ws();
+    if s.i != input.len() {
+        return Err(SyntaxError);
+    }
+    Ok(doc)
+}
+
+struct Scanner<'a, 'k> {
+    b: &'a [u8],
+    i: usize,
+    key_buf: &'k mut Vec<u8>,
+}
+
+/// Bytes that end the fast run inside a string: the quote, the backslash, control chars.
+static STRING_STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+impl Scanner<'_, '_> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+
+    #[inline]
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
+            self.i += 1;
+        }
+    }
+
+    #[inline]
+    fn expect(&mut self, byte: u8) -> Result<(), SyntaxError> {
+        if self.peek() == Some(byte) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(SyntaxError)
+        }
+    }
+
+    /// After `{`. With a tree, captures wanted values; without one, only validates.
+    fn object(
+        &mut self,
+        tree: Option<&PathTree>,
+        slots: &mut [Raw],
+        depth: u32,
+    ) -> Result<(), SyntaxError> {
+        if depth > MAX_DEPTH {
+            return Err(SyntaxError);
+        }
+        self.ws();
+        if self.peek() == Some(b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            self.expect(b'"')?;
+            let (start, end, escaped) = self.string_body()?;
+            self.ws();
+            self.expect(b':')?;
+            self.ws();
+            let target = match tree {
+                None => None,
+                Some(tree) if escaped => {
+                    unescape_into(&self.b[start..end], self.key_buf).ok_or(SyntaxError)?;
+                    tree.find(self.key_buf)
+                }
+                Some(tree) => tree.find(&self.b[start..end]),
+            };
+            match target {
+                Some(Target::Slot(slot)) => slots[*slot] = self.value(depth)?,
+                Some(Target::Object(child)) if self.peek() == Some(b'{') => {
+                    self.i += 1;
+                    self.object(Some(child), slots, depth + 1)?;
+                }
+                _ => {
+                    self.value(depth)?;
+                }
+            }
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(SyntaxError),
+            }
+        }
+    }
+
+    /// After `[`.
+    fn array(&mut self, depth: u32) -> Result<(), SyntaxError> {
+        if depth > MAX_DEPTH {
+            return Err(SyntaxError);
+        }
+        self.ws();
+        if self.peek() == Some(b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            self.value(depth)?;
+            self.ws();
+            match self.peek() {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(SyntaxError),
+            }
+        }
+    }
+
+    /// Any value at `depth` (the depth of its container). Returns what it was.
+    fn value(&mut self, depth: u32) -> Result<Raw, SyntaxError> {
+        match self.peek().ok_or(SyntaxError)? {
+            b'"' => {
+                self.i += 1;
+                let (start, end, escaped) = self.string_body()?;
+                Ok(Raw::Str { start: start as u32, end: end as u32, escaped })
+            }
+            b'{' => {
+                self.i += 1;
+                self.object(None, &mut [], depth + 1)?;
+                Ok(Raw::Composite)
+            }
+            b'[' => {
+                self.i += 1;
+                self.array(depth + 1)?;
+                Ok(Raw::Composite)
+            }
+            b't' => self.literal(b"true", Raw::Bool),
+            b'f' => self.literal(b"false", Raw::Bool),
+            b'n' => self.literal(b"null", Raw::Null),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => Err(SyntaxError),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8], raw: Raw) -> Result<Raw, SyntaxError> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(raw)
+        } else {
+            Err(SyntaxError)
+        }
+    }
+
+    /// After the opening quote; leaves `i` after the closing one.
+    #[inline]
+    fn string_body(&mut self) -> Result<(usize, usize, bool), SyntaxError> {
+        let start = self.i;
+        let mut escaped = false;
+        loop {
+            while self.i < self.b.len() && !STRING_STOP[self.b[self.i] as usize] {
+                self.i += 1;
+            }
+            match self.peek().ok_or(SyntaxError)? {
+                b'"' => {
+                    self.i += 1;
+                    return Ok((start, self.i - 1, escaped));
+                }
+                b'\\' => {
+                    escaped = true;
+                    self.i += 1;
+                    match self.peek().ok_or(SyntaxError)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.i += 1,
+                        b'u' => {
+                            let hex = self.b.get(self.i + 1..self.i + 5).ok_or(SyntaxError)?;
+                            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                                return Err(SyntaxError);
+                            }
+                            self.i += 5;
+                        }
+                        _ => return Err(SyntaxError),
+                    }
+                }
+                _ => return Err(SyntaxError), // a raw control character
+            }
+        }
+    }
+
+    fn number(&mut self) -> Result<Raw, SyntaxError> {
+        let start = self.i;
+        if self.peek() == Some(b'-') {
+            self.i += 1;
+        }
+        match self.peek() {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(SyntaxError),
+        }
+        let mut integer = true;
+        if self.peek() == Some(b'.') {
+            self.i += 1;
+            integer = false;
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(SyntaxError);
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.i += 1;
+            integer = false;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.i += 1;
+            }
+            if !matches!(self.peek(), Some(b'0'..=b'9')) {
+                return Err(SyntaxError);
+            }
+            self.digits();
+        }
+        Ok(Raw::Num { start: start as u32, end: self.i as u32, integer })
+    }
+
+    #[inline]
+    fn digits(&mut self) {
+        while let Some(b'0'..=b'9') = self.peek() {
+            self.i += 1;
+        }
+    }
+}
+
+/// Unescapes a string body (already syntax-checked) into `out`, replacing its contents.
+/// `None` for a lone UTF-16 surrogate, which no Rust string can hold.
+pub fn unescape_into(body: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    out.clear();
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        if b != b'\\' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let simple = match body[i + 1] {
+            b'"' => Some(b'"'),
+            b'\\' => Some(b'\\'),
+            b'/' => Some(b'/'),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            i += 2;
+            continue;
+        }
+        let unit = hex4(&body[i + 2..i + 6]);
+        i += 6;
+        let code = if (0xD800..0xDC00).contains(&unit) {
+            let low = (body.get(i..i + 2) == Some(b"\\u"))
+                .then(|| hex4(&body[i + 2..i + 6]))
+                .filter(|low| (0xDC00..0xE000).contains(low))?;
+            i += 6;
+            0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00)
+        } else {
+            unit
+        };
+        let c = char::from_u32(code)?;
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+    }
+    Some(())
+}
+
+fn hex4(h: &[u8]) -> u32 {
+    h.iter().fold(0, |acc, &d| acc * 16 + (d as char).to_digit(16).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree(paths: &[&str]) -> PathTree {
+        let mut t = PathTree::default();
+        for (slot, p) in paths.iter().enumerate() {
+            let keys: Vec<String> = p.split('.').map(str::to_owned).collect();
+            t.insert(&keys, slot);
+        }
+        t
+    }
+
+    fn run(input: &str, paths: &[&str]) -> Result<(Document, Vec<Raw>), SyntaxError> {
+        let t = tree(paths);
+        let mut slots = vec![Raw::Absent; paths.len()];
+        let doc = scan(input.as_bytes(), &t, &mut slots, &mut Vec::new())?;
+        Ok((doc, slots))
+    }
+
+    #[test]
+    fn captures_nested_paths_and_skips_the_rest() {
+        let input = r#" {"x":[1,{"a":null}],"response":{"status":503,"size":1.5e3},"s":"a\"b"} "#;
+        let (doc, slots) = run(input, &["response.status", "s", "missing"]).unwrap();
+        assert_eq!(doc, Document::Object);
+        assert!(matches!(slots[0], Raw::Num { integer: true, .. }));
+        assert!(matches!(slots[1], Raw::Str { escaped: true, .. }));
+        assert_eq!(slots[2], Raw::Absent);
+    }
+
+    #[test]
+    fn last_duplicate_wins_and_escaped_keys_match() {
+        let (_, slots) = run(r#"{"a":1,"\u0061":true}"#, &["a"]).unwrap();
+        assert_eq!(slots[0], Raw::Bool);
+    }
+
+    #[test]
+    fn a_path_through_a_scalar_is_absent() {
+        let (_, slots) = run(r#"{"response":"gone"}"#, &["response.status"]).unwrap();
+        assert_eq!(slots[0], Raw::Absent);
+    }
+
+    #[test]
+    fn rejects_what_is_not_json() {
+        for bad in [
+            "",
+            "{",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":-}",
+            "{\"a\":1e}",
+            "{\"a\":tru}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\\u12g4\"}",
+            "{\"a\":\"tab\there\"}",
+            "{\"a\":1} x",
+            "{a:1}",
+            "[1,2",
+            "NaN",
+        ] {
+            assert_eq!(run(bad, &["a"]).unwrap_err(), SyntaxError, "{bad:?}");
+        }
+        let deep = "[".repeat(100) + &"]".repeat(100);
+        assert!(run(&deep, &[]).is_err());
+    }
+
+    #[test]
+    fn recognises_valid_non_objects() {
+        for other in ["[1,2]", "42", "\"s\"", "null", " true "] {
+            assert_eq!(run(other, &["a"]).unwrap().0, Document::Other, "{other}");
+        }
+    }
+
+    #[test]
+    fn unescapes_every_form() {
+        let mut out = Vec::new();
+        unescape_into(br#"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"#, &mut out).unwrap();
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), "a\"\\/\u{8}\u{c}\n\r\té😀");
+        assert!(unescape_into(br"\ud800", &mut out).is_none());
+        assert!(unescape_into(br"\udc00x", &mut out).is_none());
+    }
+}
