@@ -1,3 +1,24 @@
-//! slipstream: exact sliding-window SLIs from a stream of gateway request events.
+//! slipstream: exact sliding-window SLIs, error budgets and burn rates from a stream of
+//! per-request gateway events.
+//!
+//! The data path, one module per step, each a plain type in and out:
+//!
+//! ```text
+//!  bytes ──decode──▶ Event ──classify──▶ series (+ good mask per SLO)
+//!        (decode)          (classify)          │
+//!                                              ▼
+//!  sinks ◀──render── Report ◀──evaluate── window state: panes on rings
+//!  (replay)          (report)  (engine)        (window)
+//! ```
+//!
+//! [`engine::Engine`] strings the pure steps together: no I/O, clock or runtime. The
+//! front doors ([`replay`] now, Kafka later) only feed it bytes and ask for reports.
+
+pub mod classify;
+pub mod cli;
 pub mod config;
 pub mod decode;
+pub mod engine;
+pub mod replay;
+pub mod report;
+pub mod window;

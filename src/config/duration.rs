@@ -31,12 +31,14 @@ impl Span {
     /// Parses `<digits><unit>` with unit `s`, `m`, `h` or `d`.
     pub fn parse(text: &str) -> Result<Span, String> {
         let text = text.trim();
-        let split = text
-            .find(|c: char| !c.is_ascii_digit())
-            .ok_or_else(|| format!("`{text}` has no unit: write it as e.g. `30s`, `5m`, `1h` or `30d`"))?;
+        let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(|| {
+            format!("`{text}` has no unit: write it as e.g. `30s`, `5m`, `1h` or `30d`")
+        })?;
         let (digits, unit) = text.split_at(split);
         if digits.is_empty() {
-            return Err(format!("`{text}` does not start with a number: write it as e.g. `5m`"));
+            return Err(format!(
+                "`{text}` does not start with a number: write it as e.g. `5m`"
+            ));
         }
         let scale = match unit {
             "s" => 1,
@@ -47,7 +49,9 @@ impl Span {
                 return Err(format!("`{text}` has unit `{unit}`; use one of s, m, h, d"));
             }
         };
-        let n: u64 = digits.parse().map_err(|_| format!("`{text}` is too large"))?;
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{text}` is too large"))?;
         let secs = n
             .checked_mul(scale)
             .ok_or_else(|| format!("`{text}` is too large"))?;
@@ -88,14 +92,28 @@ mod tests {
 
     #[test]
     fn rejects_bad_durations() {
-        for bad in ["", "5", "m", "5w", "0m", "1.5h", "-1m", "99999999999999999999d"] {
+        for bad in [
+            "",
+            "5",
+            "m",
+            "5w",
+            "0m",
+            "1.5h",
+            "-1m",
+            "99999999999999999999d",
+        ] {
             assert!(Span::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
 
     #[test]
     fn displays_in_the_largest_exact_unit() {
-        for (text, shown) in [("120m", "2h"), ("90s", "90s"), ("1440m", "1d"), ("30d", "30d")] {
+        for (text, shown) in [
+            ("120m", "2h"),
+            ("90s", "90s"),
+            ("1440m", "1d"),
+            ("30d", "30d"),
+        ] {
             assert_eq!(Span::parse(text).unwrap().to_string(), shown);
         }
     }

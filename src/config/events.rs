@@ -15,7 +15,9 @@ impl FieldPath {
     fn parse(text: &str) -> Result<FieldPath, String> {
         let keys: Vec<String> = text.split('.').map(str::to_owned).collect();
         if keys.iter().any(String::is_empty) {
-            return Err(format!("`{text}` is not a field path: use `name` or `outer.inner`"));
+            return Err(format!(
+                "`{text}` is not a field path: use `name` or `outer.inner`"
+            ));
         }
         Ok(FieldPath(keys))
     }
@@ -113,7 +115,10 @@ pub fn build(raw: &RawEvents) -> Result<EventSchema, (String, String)> {
         other => {
             return Err((
                 "preset".into(),
-                format!("unknown preset `{other}`; use one of {}", PRESETS.join(", ")),
+                format!(
+                    "unknown preset `{other}`; use one of {}",
+                    PRESETS.join(", ")
+                ),
             ));
         }
     };
@@ -150,7 +155,10 @@ pub fn build(raw: &RawEvents) -> Result<EventSchema, (String, String)> {
     if labels.len() > MAX_LABELS {
         return Err((
             "labels".into(),
-            format!("{} labels named; at most {MAX_LABELS} are supported", labels.len()),
+            format!(
+                "{} labels named; at most {MAX_LABELS} are supported",
+                labels.len()
+            ),
         ));
     }
     let schema = EventSchema {
@@ -196,7 +204,10 @@ mod tests {
     use super::*;
 
     fn raw(preset: Option<&str>) -> RawEvents {
-        RawEvents { preset: preset.map(str::to_owned), ..RawEvents::default() }
+        RawEvents {
+            preset: preset.map(str::to_owned),
+            ..RawEvents::default()
+        }
     }
 
     #[test]

@@ -109,7 +109,9 @@ pub enum ConfigError {
 }
 
 fn slo_prefix(slo: &Option<String>) -> String {
-    slo.as_ref().map(|s| format!("slo `{s}`: ")).unwrap_or_default()
+    slo.as_ref()
+        .map(|s| format!("slo `{s}`: "))
+        .unwrap_or_default()
 }
 
 /// Reads, parses and validates a config file.
@@ -151,7 +153,11 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
 /// `slos[2].indicator` → (name of the third SLO, `slos[2].indicator`).
 fn split_slo_path(value: &serde_json::Value, at: &str) -> (Option<String>, String) {
-    let field = if at == "." { "(top level)".to_owned() } else { at.to_owned() };
+    let field = if at == "." {
+        "(top level)".to_owned()
+    } else {
+        at.to_owned()
+    };
     let index = at
         .strip_prefix("slos[")
         .and_then(|rest| rest.split(']').next())

@@ -28,9 +28,14 @@ fn parse_text(text: &str) -> Result<Config, ConfigError> {
 
 /// Replaces `from` (which must occur) in the good config, and returns the error text.
 fn error_after(from: &str, to: &str) -> String {
-    assert!(GOOD.contains(from), "test bug: `{from}` not in the base config");
+    assert!(
+        GOOD.contains(from),
+        "test bug: `{from}` not in the base config"
+    );
     let text = GOOD.replacen(from, to, 1);
-    parse_text(&text).expect_err("config should be rejected").to_string()
+    parse_text(&text)
+        .expect_err("config should be rejected")
+        .to_string()
 }
 
 fn assert_names(message: &str, parts: &[&str]) {
@@ -46,7 +51,10 @@ fn accepts_the_good_config() {
     assert_eq!(config.slos.len(), 2);
     let checkout = &config.slos[0];
     assert_eq!(checkout.objective, 0.999);
-    assert_eq!(checkout.selector, vec![(Field::Route, "POST /pay".to_owned())]);
+    assert_eq!(
+        checkout.selector,
+        vec![(Field::Route, "POST /pay".to_owned())]
+    );
     assert_eq!(checkout.group_by, vec![Field::Label(0)]);
     let shown: Vec<String> = config.slos[1].windows.iter().map(Span::to_string).collect();
     assert_eq!(shown, ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "28d"]);
@@ -55,7 +63,9 @@ fn accepts_the_good_config() {
 
 #[test]
 fn yaml_syntax_error_names_file_and_line() {
-    let message = parse_text("slos: [\n  - name: x\n").unwrap_err().to_string();
+    let message = parse_text("slos: [\n  - name: x\n")
+        .unwrap_err()
+        .to_string();
     assert!(message.starts_with("slo.yaml: not valid YAML"), "{message}");
     assert!(message.contains("line"), "{message}");
 }
@@ -81,7 +91,14 @@ fn wrong_type() {
 #[test]
 fn unknown_indicator_type() {
     let m = error_after("type: availability", "type: saturation");
-    assert_names(&m, &["slo `checkout-availability`", "slos[0].indicator", "saturation"]);
+    assert_names(
+        &m,
+        &[
+            "slo `checkout-availability`",
+            "slos[0].indicator",
+            "saturation",
+        ],
+    );
 }
 
 #[test]
@@ -93,14 +110,28 @@ fn latency_indicator_without_threshold() {
 #[test]
 fn negative_threshold() {
     let m = error_after("threshold_ms: 300", "threshold_ms: -1");
-    assert_names(&m, &["slo `fleet-latency`", "slos[1].indicator.threshold_ms", ">= 0"]);
+    assert_names(
+        &m,
+        &[
+            "slo `fleet-latency`",
+            "slos[1].indicator.threshold_ms",
+            ">= 0",
+        ],
+    );
 }
 
 #[test]
 fn objective_out_of_range() {
     for bad in ["100", "0", "-5", "150"] {
         let m = error_after("objective: 99.9", &format!("objective: {bad}"));
-        assert_names(&m, &["slo `checkout-availability`", "slos[0].objective", "below 100"]);
+        assert_names(
+            &m,
+            &[
+                "slo `checkout-availability`",
+                "slos[0].objective",
+                "below 100",
+            ],
+        );
     }
 }
 
@@ -121,7 +152,10 @@ fn bad_global_window() {
 #[test]
 fn duplicate_slo_names() {
     let m = error_after("name: fleet-latency", "name: checkout-availability");
-    assert_names(&m, &["slo `checkout-availability`", "slos[1].name", "unique"]);
+    assert_names(
+        &m,
+        &["slo `checkout-availability`", "slos[1].name", "unique"],
+    );
 }
 
 #[test]
@@ -135,7 +169,10 @@ fn empty_name_and_service() {
 #[test]
 fn selector_on_unknown_label() {
     let m = error_after("{ route: \"POST /pay\" }", "{ region: eu }");
-    assert_names(&m, &["slo `checkout-availability`", "selector.region", "operator"]);
+    assert_names(
+        &m,
+        &["slo `checkout-availability`", "selector.region", "operator"],
+    );
 }
 
 #[test]
@@ -156,14 +193,22 @@ fn no_slos() {
 
 #[test]
 fn events_errors_name_the_events_key() {
-    let m = error_after("labels: [operator]", "labels: [operator]\n  preset: haproxy");
+    let m = error_after(
+        "labels: [operator]",
+        "labels: [operator]\n  preset: haproxy",
+    );
     assert_names(&m, &["events.preset", "haproxy"]);
-    let m = error_after("labels: [operator]", "labels: [operator]\n  latency_ms: \"a..b\"");
+    let m = error_after(
+        "labels: [operator]",
+        "labels: [operator]\n  latency_ms: \"a..b\"",
+    );
     assert_names(&m, &["events.latency_ms"]);
 }
 
 #[test]
 fn missing_file() {
-    let e = load(Path::new("/nonexistent/slo.yaml")).unwrap_err().to_string();
+    let e = load(Path::new("/nonexistent/slo.yaml"))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("/nonexistent/slo.yaml"), "{e}");
 }

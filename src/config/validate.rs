@@ -18,7 +18,11 @@ pub struct ValidationError {
 }
 
 fn err(slo: Option<&str>, field: String, message: String) -> ValidationError {
-    ValidationError { slo: slo.map(str::to_owned), field, message }
+    ValidationError {
+        slo: slo.map(str::to_owned),
+        field,
+        message,
+    }
 }
 
 pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
@@ -35,7 +39,11 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         }
     };
     if raw.slos.is_empty() {
-        return Err(err(None, "slos".into(), "no SLO is defined; add at least one".into()));
+        return Err(err(
+            None,
+            "slos".into(),
+            "no SLO is defined; add at least one".into(),
+        ));
     }
     let mut names = HashSet::new();
     let mut slos = Vec::with_capacity(raw.slos.len());
@@ -56,7 +64,9 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
 fn window(text: &str) -> Result<Span, String> {
     let span = Span::parse(text)?;
     if span > MAX_WINDOW {
-        return Err(format!("`{text}` is longer than the longest window supported, {MAX_WINDOW}"));
+        return Err(format!(
+            "`{text}` is longer than the longest window supported, {MAX_WINDOW}"
+        ));
     }
     Ok(span)
 }
@@ -80,18 +90,19 @@ fn validate_slo(
         "*" => ServiceMatch::Any,
         exact => ServiceMatch::Exact(exact.to_owned()),
     };
-    let field_of = |key: &str| -> Result<Field, String> {
-        if key == "route" {
-            return Ok(Field::Route);
-        }
-        events.labels.iter().position(|l| l.name == key).map(Field::Label).ok_or_else(|| {
+    let field_of =
+        |key: &str| -> Result<Field, String> {
+            if key == "route" {
+                return Ok(Field::Route);
+            }
+            events.labels.iter().position(|l| l.name == key).map(Field::Label).ok_or_else(|| {
             let known: Vec<&str> = events.labels.iter().map(|l| l.name.as_str()).collect();
             format!(
                 "`{key}` is neither `route` nor a label; labels come from `events.labels` ({})",
                 if known.is_empty() { "none configured".to_owned() } else { known.join(", ") }
             )
         })
-    };
+        };
     let mut selector = Vec::with_capacity(raw.selector.len());
     for (key, value) in &raw.selector {
         match field_of(key) {
@@ -112,7 +123,10 @@ fn validate_slo(
             Err(m) => return fail(&format!("group_by[{j}]"), m),
         };
         if group_by.contains(&field) {
-            return fail(&format!("group_by[{j}]"), format!("`{key}` is listed twice"));
+            return fail(
+                &format!("group_by[{j}]"),
+                format!("`{key}` is listed twice"),
+            );
         }
         group_by.push(field);
     }

@@ -17,9 +17,17 @@ pub enum Raw {
     Null,
     Bool,
     /// The bytes between the quotes; `escaped` if they contain a backslash.
-    Str { start: u32, end: u32, escaped: bool },
+    Str {
+        start: u32,
+        end: u32,
+        escaped: bool,
+    },
     /// `integer` if the number has neither a fraction nor an exponent.
-    Num { start: u32, end: u32, integer: bool },
+    Num {
+        start: u32,
+        end: u32,
+        integer: bool,
+    },
     /// An object or an array.
     Composite,
 }
@@ -47,13 +55,18 @@ impl PathTree {
     /// checks that), so a key is either a slot or an object, not both.
     pub fn insert(&mut self, keys: &[String], slot: usize) {
         let (first, rest) = keys.split_first().expect("a path has at least one key");
-        let pos = self.entries.iter().position(|(k, _)| **k == *first.as_bytes());
+        let pos = self
+            .entries
+            .iter()
+            .position(|(k, _)| **k == *first.as_bytes());
         if rest.is_empty() {
-            self.entries.push((first.as_bytes().into(), Target::Slot(slot)));
+            self.entries
+                .push((first.as_bytes().into(), Target::Slot(slot)));
             return;
         }
         let i = pos.unwrap_or_else(|| {
-            self.entries.push((first.as_bytes().into(), Target::Object(PathTree::default())));
+            self.entries
+                .push((first.as_bytes().into(), Target::Object(PathTree::default())));
             self.entries.len() - 1
         });
         if let Target::Object(child) = &mut self.entries[i].1 {
@@ -63,7 +76,10 @@ impl PathTree {
 
     #[inline]
     fn find(&self, key: &[u8]) -> Option<&Target> {
-        self.entries.iter().find(|(k, _)| **k == *key).map(|(_, t)| t)
+        self.entries
+            .iter()
+            .find(|(k, _)| **k == *key)
+            .map(|(_, t)| t)
     }
 }
 
@@ -84,7 +100,11 @@ pub fn scan(
     key_buf: &mut Vec<u8>,
 ) -> Result<Document, SyntaxError> {
     slots.fill(Raw::Absent);
-    let mut s = Scanner { b: input, i: 0, key_buf };
+    let mut s = Scanner {
+        b: input,
+        i: 0,
+        key_buf,
+    };
     s.ws();
     let doc = if s.peek() == Some(b'{') {
         s.i += 1;
@@ -226,7 +246,11 @@ impl Scanner<'_, '_> {
             b'"' => {
                 self.i += 1;
                 let (start, end, escaped) = self.string_body()?;
-                Ok(Raw::Str { start: start as u32, end: end as u32, escaped })
+                Ok(Raw::Str {
+                    start: start as u32,
+                    end: end as u32,
+                    escaped,
+                })
             }
             b'{' => {
                 self.i += 1;
@@ -319,7 +343,11 @@ impl Scanner<'_, '_> {
             }
             self.digits();
         }
-        Ok(Raw::Num { start: start as u32, end: self.i as u32, integer })
+        Ok(Raw::Num {
+            start: start as u32,
+            end: self.i as u32,
+            integer,
+        })
     }
 
     #[inline]
@@ -376,7 +404,9 @@ pub fn unescape_into(body: &[u8], out: &mut Vec<u8>) -> Option<()> {
 }
 
 fn hex4(h: &[u8]) -> u32 {
-    h.iter().fold(0, |acc, &d| acc * 16 + (d as char).to_digit(16).unwrap_or(0))
+    h.iter().fold(0, |acc, &d| {
+        acc * 16 + (d as char).to_digit(16).unwrap_or(0)
+    })
 }
 
 #[cfg(test)]
@@ -458,7 +488,10 @@ mod tests {
     fn unescapes_every_form() {
         let mut out = Vec::new();
         unescape_into(br#"a\"\\\/\b\f\n\r\t\u00e9\ud83d\ude00"#, &mut out).unwrap();
-        assert_eq!(String::from_utf8(out.clone()).unwrap(), "a\"\\/\u{8}\u{c}\n\r\té😀");
+        assert_eq!(
+            String::from_utf8(out.clone()).unwrap(),
+            "a\"\\/\u{8}\u{c}\n\r\té😀"
+        );
         assert!(unescape_into(br"\ud800", &mut out).is_none());
         assert!(unescape_into(br"\udc00x", &mut out).is_none());
     }

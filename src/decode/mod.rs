@@ -140,8 +140,16 @@ impl Decoder {
         let mut text = |raw: Raw, reason: Invalid| -> Result<Option<Text>, Invalid> {
             match raw {
                 Raw::Absent | Raw::Null => Ok(None),
-                Raw::Str { start, end, escaped: false } => Ok(Some(Text::Input(start, end))),
-                Raw::Str { start, end, escaped: true } => {
+                Raw::Str {
+                    start,
+                    end,
+                    escaped: false,
+                } => Ok(Some(Text::Input(start, end))),
+                Raw::Str {
+                    start,
+                    end,
+                    escaped: true,
+                } => {
                     let from = unescaped.len() as u32;
                     let body = &input[start as usize..end as usize];
                     json::unescape_into(body, &mut self.scratch).ok_or(Invalid::Json)?;
@@ -191,25 +199,43 @@ impl Decoder {
 
 fn timestamp(input: &[u8], raw: Raw) -> Option<i64> {
     let ms = match raw {
-        Raw::Str { start, end, escaped: false } => {
-            timestamp::parse_rfc3339(&input[start as usize..end as usize])?
-        }
-        Raw::Num { start, end, integer: true } => {
-            std::str::from_utf8(&input[start as usize..end as usize]).ok()?.parse().ok()?
-        }
+        Raw::Str {
+            start,
+            end,
+            escaped: false,
+        } => timestamp::parse_rfc3339(&input[start as usize..end as usize])?,
+        Raw::Num {
+            start,
+            end,
+            integer: true,
+        } => std::str::from_utf8(&input[start as usize..end as usize])
+            .ok()?
+            .parse()
+            .ok()?,
         _ => return None,
     };
-    (timestamp::MIN_MS..timestamp::MAX_MS).contains(&ms).then_some(ms)
+    (timestamp::MIN_MS..timestamp::MAX_MS)
+        .contains(&ms)
+        .then_some(ms)
 }
 
 fn status(input: &[u8], raw: Raw) -> Option<u16> {
-    let Raw::Num { start, end, integer: true } = raw else { return None };
+    let Raw::Num {
+        start,
+        end,
+        integer: true,
+    } = raw
+    else {
+        return None;
+    };
     let digits = &input[start as usize..end as usize];
     // Longer than three digits (or signed) is out of range, whatever it says.
     if digits.len() != 3 {
         return None;
     }
-    let v = digits.iter().fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
+    let v = digits
+        .iter()
+        .fold(0u16, |acc, d| acc * 10 + u16::from(d - b'0'));
     (100..=599).contains(&v).then_some(v)
 }
 
@@ -220,7 +246,9 @@ const POW10: [f64; 16] = [
 ];
 
 fn latency(input: &[u8], raw: Raw) -> Option<f64> {
-    let Raw::Num { start, end, .. } = raw else { return None };
+    let Raw::Num { start, end, .. } = raw else {
+        return None;
+    };
     let text = &input[start as usize..end as usize];
     if text[0] == b'-' {
         // Negative zero is zero; anything else negative is refused.

@@ -48,7 +48,10 @@ fn decodes_a_valid_event() {
     let mut d = default_decoder();
     let e = d.decode(OK.as_bytes()).unwrap();
     assert_eq!(e.timestamp_ms, 1_795_262_399_123);
-    assert_eq!((e.service, e.route, e.status), ("checkout", Some("POST /pay"), 200));
+    assert_eq!(
+        (e.service, e.route, e.status),
+        ("checkout", Some("POST /pay"), 200)
+    );
     assert_eq!(e.latency_ms, 41.237);
     assert_eq!(e.labels[..2], [Some("eu-1"), None]);
 }
@@ -69,8 +72,16 @@ fn accepts_epoch_millis_escapes_null_route_and_unknown_fields() {
 #[test]
 fn latency_numbers_parse_exactly_like_std() {
     let mut d = default_decoder();
-    for text in ["0", "-0", "0.1", "41.237", "300", "299.99999999999999", "1e-3", "123456789.123456"]
-    {
+    for text in [
+        "0",
+        "-0",
+        "0.1",
+        "41.237",
+        "300",
+        "299.99999999999999",
+        "1e-3",
+        "123456789.123456",
+    ] {
         let line = with("latency_ms", text);
         let got = d.decode(line.as_bytes()).unwrap().latency_ms;
         assert_eq!(got, text.parse::<f64>().unwrap().abs(), "{text}");
@@ -80,7 +91,13 @@ fn latency_numbers_parse_exactly_like_std() {
 #[test]
 fn not_json() {
     let mut d = default_decoder();
-    for bad in ["{", "hello", "{\"service\":\"a\",}", &(OK.to_owned() + "x"), "{\"a\":NaN}"] {
+    for bad in [
+        "{",
+        "hello",
+        "{\"service\":\"a\",}",
+        &(OK.to_owned() + "x"),
+        "{\"a\":NaN}",
+    ] {
         assert_eq!(reason(&mut d, bad), Invalid::Json, "{bad}");
     }
 }
@@ -103,8 +120,20 @@ fn too_large() {
 #[test]
 fn bad_timestamps() {
     let mut d = default_decoder();
-    for bad in ["", "null", "1.7e12", "1795262399123.0", "\"yesterday\"", "true", "\"2026-11-21\""] {
-        assert_eq!(reason(&mut d, &with("timestamp", bad)), Invalid::Timestamp, "{bad}");
+    for bad in [
+        "",
+        "null",
+        "1.7e12",
+        "1795262399123.0",
+        "\"yesterday\"",
+        "true",
+        "\"2026-11-21\"",
+    ] {
+        assert_eq!(
+            reason(&mut d, &with("timestamp", bad)),
+            Invalid::Timestamp,
+            "{bad}"
+        );
     }
 }
 
@@ -112,7 +141,11 @@ fn bad_timestamps() {
 fn bad_services() {
     let mut d = default_decoder();
     for bad in ["", "null", "\"\"", "42", "[\"a\"]"] {
-        assert_eq!(reason(&mut d, &with("service", bad)), Invalid::Service, "{bad}");
+        assert_eq!(
+            reason(&mut d, &with("service", bad)),
+            Invalid::Service,
+            "{bad}"
+        );
     }
 }
 
@@ -127,9 +160,14 @@ fn bad_route() {
 #[test]
 fn bad_statuses() {
     let mut d = default_decoder();
-    for bad in ["", "null", "99", "600", "200.0", "2e2", "\"200\"", "-200", "1000", "true"]
-    {
-        assert_eq!(reason(&mut d, &with("status", bad)), Invalid::Status, "{bad}");
+    for bad in [
+        "", "null", "99", "600", "200.0", "2e2", "\"200\"", "-200", "1000", "true",
+    ] {
+        assert_eq!(
+            reason(&mut d, &with("status", bad)),
+            Invalid::Status,
+            "{bad}"
+        );
     }
 }
 
@@ -137,7 +175,11 @@ fn bad_statuses() {
 fn bad_latencies() {
     let mut d = default_decoder();
     for bad in ["", "null", "-1", "-0.001", "\"41\"", "1e400", "true"] {
-        assert_eq!(reason(&mut d, &with("latency_ms", bad)), Invalid::LatencyMs, "{bad}");
+        assert_eq!(
+            reason(&mut d, &with("latency_ms", bad)),
+            Invalid::LatencyMs,
+            "{bad}"
+        );
     }
 }
 
@@ -165,7 +207,10 @@ fn kong_preset_reads_nested_fields() {
         "latencies":{"request":515,"kong":58,"proxy":457},"service":{"name":"checkout"},
         "route":{"name":"pay"},"started_at":1795262399123,"client_ip":"10.0.0.1"}"#;
     let e = d.decode(line.as_bytes()).unwrap();
-    assert_eq!((e.service, e.route, e.status, e.latency_ms), ("checkout", Some("pay"), 502, 515.0));
+    assert_eq!(
+        (e.service, e.route, e.status, e.latency_ms),
+        ("checkout", Some("pay"), 502, 515.0)
+    );
     assert_eq!(e.timestamp_ms, 1_795_262_399_123);
 }
 

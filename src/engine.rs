@@ -1,0 +1,343 @@
+//! The synchronous core: bytes in ([`Engine::ingest`]), report out ([`Engine::evaluate`]).
+//!
+//! It strings the steps of the data path together (decode → classify → window) and owns
+//! the state of every series. No I/O, clock, lock or runtime: `replay` drives it from a
+//! file, the Kafka source from partitions, and tests directly.
+//!
+//! Per event it does one decode, one stream lookup, and per series one pane update per
+//! resolution, with no allocation once a stream is known; counts are plain fields.
+
+use crate::classify::Classifier;
+use crate::config::{Config, Slo, Span};
+use crate::decode::timestamp::format_rfc3339;
+use crate::decode::{Decoder, Event, Invalid};
+use crate::report::{self, EventCounts, Report, SeriesReport, WindowReport};
+use crate::window::latency::{self, Accumulator, LatencyRing};
+use crate::window::ring::CounterRings;
+use crate::window::{LADDER_MS, PaneClock, pane_range};
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum EvalError {
+    #[error(
+        "cannot evaluate at {at}: SLO `{slo}` window {window} reaches back to {from}, but data \
+         is only retained from {retained} on; pick a later time"
+    )]
+    NotRetained {
+        at: String,
+        slo: String,
+        window: Span,
+        from: String,
+        retained: String,
+    },
+}
+
+struct SeriesState {
+    counters: CounterRings,
+    latency: Option<LatencyRing>,
+}
+
+pub struct Engine {
+    decoder: Decoder,
+    classifier: Classifier,
+    slos: Vec<Slo>,
+    /// Per population, per series.
+    series: Vec<Vec<SeriesState>>,
+    counts: EventCounts,
+    /// Events at or after this time are counted but not aggregated.
+    horizon_ms: Option<i64>,
+    /// Ladder step and panes of the ring that holds the most history.
+    retention: (usize, u32),
+    newest: Option<Newest>,
+}
+
+impl Engine {
+    pub fn new(config: &Config) -> Engine {
+        let classifier = Classifier::new(config);
+        let retention = classifier
+            .populations()
+            .iter()
+            .map(|p| p.layout.longest_tier())
+            .max_by_key(|t| i64::from(t.len) * LADDER_MS[t.step])
+            .map(|t| (t.step, t.len))
+            .expect("a config has at least one SLO");
+        Engine {
+            decoder: Decoder::new(&config.events),
+            series: classifier
+                .populations()
+                .iter()
+                .map(|_| Vec::new())
+                .collect(),
+            classifier,
+            slos: config.slos.clone(),
+            counts: EventCounts::default(),
+            horizon_ms: None,
+            retention,
+            newest: None,
+        }
+    }
+
+    /// Events timestamped at or after `horizon_ms` are read and validated, but no window
+    /// counts them: a report at that time then describes the stream as it was then.
+    pub fn set_horizon(&mut self, horizon_ms: Option<i64>) {
+        self.horizon_ms = horizon_ms;
+    }
+
+    pub fn counts(&self) -> &EventCounts {
+        &self.counts
+    }
+
+    /// The newest event time aggregated so far.
+    pub fn newest_event_ms(&self) -> Option<i64> {
+        self.newest.map(|n| n.ms)
+    }
+
+    /// Reads one event.
+    #[inline]
+    pub fn ingest(&mut self, payload: &[u8]) {
+        let Engine {
+            decoder,
+            classifier,
+            series,
+            counts,
+            horizon_ms,
+            retention,
+            newest,
+            ..
+        } = self;
+        counts.read += 1;
+        match decoder.decode(payload) {
+            Ok(event) => {
+                counts.valid += 1;
+                if horizon_ms.is_none_or(|h| event.timestamp_ms < h) {
+                    let parts = Parts {
+                        classifier,
+                        series,
+                        counts,
+                        retention: *retention,
+                        newest,
+                    };
+                    aggregate(parts, &event);
+                }
+            }
+            Err(reason) => counts.count_invalid(reason),
+        }
+    }
+
+    /// Counts an event refused before decoding (by the reader, e.g. `too_large`).
+    pub fn reject(&mut self, reason: Invalid) {
+        self.counts.read += 1;
+        self.counts.count_invalid(reason);
+    }
+
+    /// The report at `at_ms`, for any time whose windows are still retained.
+    pub fn evaluate(&self, at_ms: i64) -> Result<Report, EvalError> {
+        self.check_retained(at_ms)?;
+        let mut slos = Vec::new();
+        let mut acc = Accumulator::default();
+        for (p, population) in self.classifier.populations().iter().enumerate() {
+            let layout = &population.layout;
+            let labels = self.classifier.series_labels(p);
+            for (state, values) in self.series[p].iter().zip(labels) {
+                let sums: Vec<Vec<u64>> = layout
+                    .windows
+                    .iter()
+                    .map(|&(window, t)| {
+                        let (lo, hi) = pane_range(at_ms, window, layout.tiers[t].step);
+                        let mut out = vec![0; layout.width];
+                        state.counters.sum(layout, t, lo, hi, &mut out);
+                        out
+                    })
+                    .collect();
+                let percentiles = self.percentiles(state, layout, at_ms, &mut acc);
+                let labels: Vec<(String, String)> = population
+                    .label_names
+                    .iter()
+                    .zip(values.iter())
+                    .map(|(k, v)| (k.clone(), v.to_string()))
+                    .collect();
+                for (j, &s) in population.slos.iter().enumerate() {
+                    let slo = &self.slos[s];
+                    let windows: Vec<WindowReport> = slo
+                        .windows
+                        .iter()
+                        .map(|w| {
+                            let i = layout.windows.iter().position(|(lw, _)| lw == w);
+                            let i = i.expect("every SLO window is in its population's layout");
+                            let (total, good) = (sums[i][0], sums[i][1 + j]);
+                            WindowReport {
+                                window: *w,
+                                total,
+                                good,
+                                sli: report::sli(good, total),
+                                burn_rate: report::burn_rate(good, total, slo.objective),
+                                latency_ms: percentiles.iter().find(|(pw, _)| pw == w).map(|p| p.1),
+                            }
+                        })
+                        .collect();
+                    let own = windows
+                        .iter()
+                        .find(|w| w.window == slo.window)
+                        .expect("own window");
+                    slos.push((
+                        s,
+                        SeriesReport {
+                            name: slo.name.clone(),
+                            labels: labels.clone(),
+                            objective: slo.objective,
+                            window: slo.window,
+                            error_budget_remaining: report::error_budget_remaining(
+                                own.good,
+                                own.total,
+                                slo.objective,
+                            ),
+                            windows,
+                        },
+                    ));
+                }
+            }
+        }
+        slos.sort_by(|(a, x), (b, y)| {
+            a.cmp(b).then_with(|| {
+                x.labels
+                    .iter()
+                    .map(|l| &l.1)
+                    .cmp(y.labels.iter().map(|l| &l.1))
+            })
+        });
+        Ok(Report {
+            at_ms,
+            events: self.counts.clone(),
+            slos: slos.into_iter().map(|(_, r)| r).collect(),
+        })
+    }
+
+    /// Percentiles of every window that keeps them. The windows share one end, so panes
+    /// are added once, from the shortest window outwards.
+    fn percentiles(
+        &self,
+        state: &SeriesState,
+        layout: &crate::window::Layout,
+        at_ms: i64,
+        acc: &mut Accumulator,
+    ) -> Vec<(Span, Option<[f64; 4]>)> {
+        let (Some(ring), Some(tier)) = (&state.latency, &layout.latency) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut covered_from = None;
+        for &(window, _) in layout
+            .windows
+            .iter()
+            .filter(|(w, _)| *w <= crate::window::MAX_LATENCY_WINDOW)
+        {
+            let (lo, hi) = pane_range(at_ms, window, tier.step);
+            ring.sum_into(tier, lo, covered_from.unwrap_or(hi), acc);
+            covered_from = Some(lo);
+            out.push((window, acc.quantiles()));
+        }
+        acc.clear();
+        out
+    }
+
+    fn check_retained(&self, at_ms: i64) -> Result<(), EvalError> {
+        let Some(newest) = self.newest_event_ms() else {
+            return Ok(());
+        };
+        let clock = PaneClock::at(newest);
+        for population in self.classifier.populations() {
+            let layout = &population.layout;
+            for &(window, t) in &layout.windows {
+                let tier = &layout.tiers[t];
+                let (lo, _) = pane_range(at_ms, window, tier.step);
+                let oldest = clock.pane[tier.step] - i64::from(tier.len) + 1;
+                if lo < oldest {
+                    let slo = population.slos.iter().map(|&s| &self.slos[s]);
+                    let slo = slo
+                        .clone()
+                        .find(|s| s.windows.contains(&window))
+                        .unwrap_or(&self.slos[population.slos[0]]);
+                    let r = LADDER_MS[tier.step];
+                    return Err(EvalError::NotRetained {
+                        at: format_rfc3339(at_ms),
+                        slo: slo.name.clone(),
+                        window,
+                        from: format_rfc3339(lo * r),
+                        retained: format_rfc3339(oldest * r),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Heap bytes of all series state, and the number of series (per population).
+    pub fn memory(&self) -> (usize, usize) {
+        let mut bytes = 0;
+        let mut n = 0;
+        for states in &self.series {
+            for s in states {
+                bytes += s.counters.heap_bytes() + s.latency.as_ref().map_or(0, |l| l.heap_bytes());
+                n += 1;
+            }
+        }
+        (bytes, n)
+    }
+}
+
+/// The newest event aggregated: its time, and its pane on the retention ring.
+#[derive(Clone, Copy)]
+struct Newest {
+    ms: i64,
+    pane: i64,
+}
+
+/// The mutable parts [`aggregate`] needs, borrowed apart from the decoder that holds the
+/// event's strings.
+struct Parts<'a> {
+    classifier: &'a mut Classifier,
+    series: &'a mut [Vec<SeriesState>],
+    counts: &'a mut EventCounts,
+    retention: (usize, u32),
+    newest: &'a mut Option<Newest>,
+}
+
+#[inline]
+fn aggregate(parts: Parts<'_>, event: &Event) {
+    let clock = PaneClock::at(event.timestamp_ms);
+    let (step, len) = parts.retention;
+    let pane = clock.pane[step];
+    match parts.newest {
+        // Older than the longest ring holds, behind the newest event: no window of any
+        // SLO can count it any more.
+        Some(n) if pane <= n.pane - i64::from(len) => {
+            parts.counts.too_old += 1;
+            return;
+        }
+        Some(n) if n.ms >= event.timestamp_ms => {}
+        _ => {
+            *parts.newest = Some(Newest {
+                ms: event.timestamp_ms,
+                pane,
+            })
+        }
+    }
+    let bucket = latency::bucket_of(event.latency_ms);
+    let (populations, refs) = parts.classifier.targets(event);
+    for r in refs {
+        let population = &populations[r.population as usize];
+        let layout = &population.layout;
+        let states = &mut parts.series[r.population as usize];
+        if r.series as usize == states.len() {
+            states.push(SeriesState {
+                counters: CounterRings::new(layout),
+                latency: layout.latency.as_ref().map(LatencyRing::new),
+            });
+        }
+        let state = &mut states[r.series as usize];
+        let good = population.good_mask(event.status, event.latency_ms);
+        state.counters.record(layout, &clock, good);
+        if let (Some(ring), Some(tier)) = (&mut state.latency, &layout.latency) {
+            ring.record(tier, &clock, bucket);
+        }
+    }
+}

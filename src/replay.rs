@@ -1,0 +1,158 @@
+//! `slipstream replay`: NDJSON events from a file or stdin through the engine, then one
+//! report. The offline front door to the same code path that the Kafka source feeds.
+//!
+//! Lines are cut from large reads in place (no allocation per line). A line longer than
+//! the event limit is counted as `too_large` and skipped without being buffered, so memory
+//! stays bounded whatever the input. Blank lines are not events and are not counted.
+
+use std::io::Read;
+
+use crate::config::Config;
+use crate::decode::{Invalid, MAX_EVENT_BYTES};
+use crate::engine::{Engine, EvalError};
+use crate::report::Report;
+
+const READ_CHUNK: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("cannot read the input: {0}")]
+    Read(#[from] std::io::Error),
+    #[error(transparent)]
+    Evaluate(#[from] EvalError),
+}
+
+/// Replays `input` and evaluates at `at_ms`, or, by default, at the newest valid event
+/// time rounded up to the next whole minute (`now_ms` rounded up when there is none).
+pub fn replay(
+    config: &Config,
+    input: impl Read,
+    at_ms: Option<i64>,
+    now_ms: i64,
+) -> Result<Report, ReplayError> {
+    let mut engine = Engine::new(config);
+    engine.set_horizon(at_ms);
+    for_each_line(input, |line| match line {
+        Line::Event(bytes) => engine.ingest(bytes),
+        Line::TooLarge => engine.reject(Invalid::TooLarge),
+    })?;
+    let at = at_ms.unwrap_or_else(|| {
+        let latest = engine.newest_event_ms().unwrap_or(now_ms - 1);
+        next_minute(latest)
+    });
+    Ok(engine.evaluate(at)?)
+}
+
+/// The next whole minute strictly after `ms`, so that an event at `ms` is inside every
+/// window evaluated there.
+pub fn next_minute(ms: i64) -> i64 {
+    ms.div_euclid(60_000) * 60_000 + 60_000
+}
+
+pub enum Line<'a> {
+    Event(&'a [u8]),
+    TooLarge,
+}
+
+/// Calls `f` for every non-blank line of `input`; a line over [`MAX_EVENT_BYTES`] is
+/// reported as [`Line::TooLarge`] once and its bytes are dropped as they are read.
+pub fn for_each_line(mut input: impl Read, mut f: impl FnMut(Line)) -> std::io::Result<()> {
+    let mut buf = vec![0u8; READ_CHUNK + MAX_EVENT_BYTES + 1];
+    let mut filled = 0;
+    let mut skipping = false;
+    loop {
+        let n = match input.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let end_of_input = n == 0;
+        filled += n;
+        let mut start = 0;
+        while let Some(nl) = memchr::memchr(b'\n', &buf[start..filled]) {
+            let line = &buf[start..start + nl];
+            if skipping {
+                skipping = false;
+            } else {
+                emit(line, &mut f);
+            }
+            start += nl + 1;
+        }
+        if end_of_input {
+            if !skipping && start < filled {
+                emit(&buf[start..filled], &mut f);
+            }
+            return Ok(());
+        }
+        let rest = filled - start;
+        if rest > MAX_EVENT_BYTES {
+            if !skipping {
+                f(Line::TooLarge);
+                skipping = true;
+            }
+            filled = 0;
+        } else {
+            buf.copy_within(start..filled, 0);
+            filled = rest;
+        }
+    }
+}
+
+#[inline]
+fn emit(line: &[u8], f: &mut impl FnMut(Line)) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
+        return;
+    }
+    f(if line.len() > MAX_EVENT_BYTES {
+        Line::TooLarge
+    } else {
+        Line::Event(line)
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8]) -> Vec<Option<Vec<u8>>> {
+        let mut out = Vec::new();
+        for_each_line(input, |l| {
+            out.push(match l {
+                Line::Event(b) => Some(b.to_vec()),
+                Line::TooLarge => None,
+            })
+        })
+        .unwrap();
+        out
+    }
+
+    #[test]
+    fn splits_lines_skips_blanks_and_strips_cr() {
+        let got = lines(b"a\r\n\n  \t\r\nb\nc");
+        assert_eq!(
+            got,
+            [
+                Some(b"a".to_vec()),
+                Some(b"b".to_vec()),
+                Some(b"c".to_vec())
+            ]
+        );
+    }
+
+    #[test]
+    fn oversized_lines_are_counted_once_and_not_buffered() {
+        let mut input = b"first\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 3 * MAX_EVENT_BYTES));
+        input.extend_from_slice(b"\nlast\n");
+        let got = lines(&input);
+        assert_eq!(got, [Some(b"first".to_vec()), None, Some(b"last".to_vec())]);
+    }
+
+    #[test]
+    fn next_minute_is_strictly_later() {
+        assert_eq!(next_minute(0), 60_000);
+        assert_eq!(next_minute(59_999), 60_000);
+        assert_eq!(next_minute(60_000), 120_000);
+    }
+}

@@ -1,0 +1,244 @@
+//! Step 4 of the data path: window sums → the SLO report, the document that `replay`
+//! prints and that the outputs publish. The SLI math lives here, as pure functions; the
+//! JSON form is the contract in docs/report.md, and [`table`] renders it for a person.
+
+pub mod table;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::config::Span;
+use crate::decode::Invalid;
+use crate::decode::timestamp::format_rfc3339;
+
+/// Good over total; `None` with no traffic, which is not 100 %.
+pub fn sli(good: u64, total: u64) -> Option<f64> {
+    (total > 0).then(|| good as f64 / total as f64)
+}
+
+/// How fast the error budget burns: the error ratio over the allowed one. 1 spends the
+/// budget exactly over the SLO window. `None` with no traffic.
+pub fn burn_rate(good: u64, total: u64, objective: f64) -> Option<f64> {
+    (total > 0).then(|| ((total - good) as f64 / total as f64) / (1.0 - objective))
+}
+
+/// `1 - bad / ((1 - objective) * total)`: the share of the budget left; negative when it
+/// is overspent, `None` when the window had no traffic.
+pub fn error_budget_remaining(good: u64, total: u64, objective: f64) -> Option<f64> {
+    (total > 0).then(|| 1.0 - (total - good) as f64 / ((1.0 - objective) * total as f64))
+}
+
+/// What happened to the events read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EventCounts {
+    pub read: u64,
+    pub valid: u64,
+    pub too_old: u64,
+    /// Indexed like [`Invalid::ALL`].
+    pub invalid_by_reason: [u64; Invalid::ALL.len()],
+}
+
+impl EventCounts {
+    pub fn invalid(&self) -> u64 {
+        self.invalid_by_reason.iter().sum()
+    }
+
+    #[inline]
+    pub fn count_invalid(&mut self, reason: Invalid) {
+        self.invalid_by_reason[reason as usize] += 1;
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Report {
+    pub at_ms: i64,
+    pub events: EventCounts,
+    /// One entry per SLO series, in config order, then by label values.
+    pub slos: Vec<SeriesReport>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeriesReport {
+    pub name: String,
+    pub labels: Vec<(String, String)>,
+    pub objective: f64,
+    pub window: Span,
+    pub error_budget_remaining: Option<f64>,
+    /// Ascending by window length.
+    pub windows: Vec<WindowReport>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowReport {
+    pub window: Span,
+    pub total: u64,
+    pub good: u64,
+    pub sli: Option<f64>,
+    pub burn_rate: Option<f64>,
+    /// `None` for windows too long to keep percentiles; `Some(None)` when empty.
+    pub latency_ms: Option<Option<[f64; 4]>>,
+}
+
+impl Serialize for Report {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("at", &format_rfc3339(self.at_ms))?;
+        m.serialize_entry("events", &self.events)?;
+        m.serialize_entry("slos", &self.slos)?;
+        m.end()
+    }
+}
+
+impl Serialize for EventCounts {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(5))?;
+        m.serialize_entry("read", &self.read)?;
+        m.serialize_entry("valid", &self.valid)?;
+        m.serialize_entry("invalid", &self.invalid())?;
+        m.serialize_entry("too_old", &self.too_old)?;
+        m.serialize_entry("invalid_by_reason", &ByReason(&self.invalid_by_reason))?;
+        m.end()
+    }
+}
+
+struct ByReason<'a>(&'a [u64; Invalid::ALL.len()]);
+
+impl Serialize for ByReason<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (reason, n) in Invalid::ALL.iter().zip(self.0) {
+            m.serialize_entry(reason.as_str(), n)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for SeriesReport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(6))?;
+        m.serialize_entry("name", &self.name)?;
+        m.serialize_entry("labels", &Pairs(&self.labels))?;
+        m.serialize_entry("objective", &self.objective)?;
+        m.serialize_entry("window", &self.window.to_string())?;
+        m.serialize_entry("error_budget_remaining", &self.error_budget_remaining)?;
+        m.serialize_entry("windows", &Windows(&self.windows))?;
+        m.end()
+    }
+}
+
+struct Pairs<'a>(&'a [(String, String)]);
+
+impl Serialize for Pairs<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for (k, v) in self.0 {
+            m.serialize_entry(k, v)?;
+        }
+        m.end()
+    }
+}
+
+struct Windows<'a>(&'a [WindowReport]);
+
+impl Serialize for Windows<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(self.0.len()))?;
+        for w in self.0 {
+            m.serialize_entry(&w.window.to_string(), w)?;
+        }
+        m.end()
+    }
+}
+
+impl Serialize for WindowReport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("total", &self.total)?;
+        m.serialize_entry("good", &self.good)?;
+        m.serialize_entry("sli", &self.sli)?;
+        m.serialize_entry("burn_rate", &self.burn_rate)?;
+        if let Some(q) = &self.latency_ms {
+            m.serialize_entry("latency_ms", &Percentiles(q))?;
+        }
+        m.end()
+    }
+}
+
+struct Percentiles<'a>(&'a Option<[f64; 4]>);
+
+impl Serialize for Percentiles<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(4))?;
+        for (i, key) in ["p50", "p90", "p99", "p999"].into_iter().enumerate() {
+            m.serialize_entry(key, &self.0.map(|q| q[i]))?;
+        }
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_traffic_is_null_not_perfect() {
+        assert_eq!(sli(0, 0), None);
+        assert_eq!(burn_rate(0, 0, 0.999), None);
+        assert_eq!(error_budget_remaining(0, 0, 0.999), None);
+    }
+
+    #[test]
+    fn burn_rate_and_budget_follow_the_definitions() {
+        // 1 % errors against a 99 % objective burns at exactly 1 and spends the budget.
+        let b = burn_rate(990, 1000, 0.99).unwrap();
+        assert!((b - 1.0).abs() < 1e-12, "{b}");
+        let left = error_budget_remaining(990, 1000, 0.99).unwrap();
+        assert!(left.abs() < 1e-12, "{left}");
+        // Twice the allowed errors: the budget is overspent by its own size.
+        let left = error_budget_remaining(980, 1000, 0.99).unwrap();
+        assert!((left + 1.0).abs() < 1e-12, "{left}");
+        assert_eq!(sli(174, 181), Some(174.0 / 181.0));
+    }
+
+    #[test]
+    fn json_has_the_contract_shape() {
+        let report = Report {
+            at_ms: 1_795_262_400_000,
+            events: EventCounts {
+                read: 3,
+                valid: 2,
+                too_old: 0,
+                invalid_by_reason: [1, 0, 0, 0, 0, 0, 0, 0, 0],
+            },
+            slos: vec![SeriesReport {
+                name: "a".into(),
+                labels: vec![("service".into(), "x".into())],
+                objective: 0.99,
+                window: Span::DAY,
+                error_budget_remaining: None,
+                windows: vec![
+                    WindowReport {
+                        window: Span::from_secs(300),
+                        total: 0,
+                        good: 0,
+                        sli: None,
+                        burn_rate: None,
+                        latency_ms: Some(None),
+                    },
+                    WindowReport {
+                        window: Span::DAY,
+                        total: 2,
+                        good: 2,
+                        sli: Some(1.0),
+                        burn_rate: Some(0.0),
+                        latency_ms: None,
+                    },
+                ],
+            }],
+        };
+        let json = serde_json::to_string(&report).unwrap();
+        assert_eq!(
+            json,
+            r#"{"at":"2026-11-21T12:00:00Z","events":{"read":3,"valid":2,"invalid":1,"too_old":0,"invalid_by_reason":{"json":1,"not_object":0,"too_large":0,"timestamp":0,"service":0,"route":0,"status":0,"latency_ms":0,"label":0}},"slos":[{"name":"a","labels":{"service":"x"},"objective":0.99,"window":"1d","error_budget_remaining":null,"windows":{"5m":{"total":0,"good":0,"sli":null,"burn_rate":null,"latency_ms":{"p50":null,"p90":null,"p99":null,"p999":null}},"1d":{"total":2,"good":2,"sli":1.0,"burn_rate":0.0}}}]}"#
+        );
+    }
+}

@@ -1,0 +1,229 @@
+//! Latency percentiles of one series: a ring of sparse histogram panes.
+//!
+//! Buckets are log-linear, 64 linear sub-buckets per power of two, read straight from the
+//! bits of the f64 latency; a percentile reports the middle of its bucket, within 1/128
+//! (0.79 %) of the exact value. A pane stores only its non-empty buckets, sorted, as
+//! `bucket << 20 | count` in a u32, so a pane costs 4 bytes per distinct bucket; a count
+//! that would pass 2^20 - 1 continues in a second entry of the same bucket. Why not the
+//! hdrhistogram crate per pane: a dense 2-digit histogram is ~10 KB, and a window of 60
+//! panes per series would blow the 64 KB per series budget (docs/performance.md).
+
+use super::{Head, LatencyTier, PaneClock};
+
+const SUB_BITS: u32 = 6;
+const SUB: u32 = 1 << SUB_BITS;
+/// Bucket 0 holds latencies below 2^MIN_EXP ms; the last bucket those at 2^MAX_EXP and up.
+const MIN_EXP: i32 = -10;
+const MAX_EXP: i32 = 32;
+pub const BUCKETS: usize = 2 + ((MAX_EXP - MIN_EXP) as usize) * SUB as usize;
+const SATURATED: u32 = BUCKETS as u32 - 1;
+const COUNT_BITS: u32 = 20;
+const COUNT_MAX: u32 = (1 << COUNT_BITS) - 1;
+
+/// The bucket of a latency in milliseconds (finite and >= 0).
+#[inline]
+pub fn bucket_of(latency_ms: f64) -> u32 {
+    if latency_ms < f64::from_bits(((1023 + MIN_EXP) as u64) << 52) {
+        return 0;
+    }
+    let bits = latency_ms.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32 - 1023;
+    if exp >= MAX_EXP {
+        return SATURATED;
+    }
+    let sub = ((bits >> (52 - SUB_BITS)) & u64::from(SUB - 1)) as u32;
+    1 + (exp - MIN_EXP) as u32 * SUB + sub
+}
+
+/// The value a bucket reports: the middle of its range (0 for bucket 0, the bound for
+/// the saturated bucket).
+pub fn bucket_value(bucket: u32) -> f64 {
+    match bucket {
+        0 => 0.0,
+        SATURATED => 2f64.powi(MAX_EXP),
+        b => {
+            let exp = ((b - 1) / SUB) as i32 + MIN_EXP;
+            let sub = f64::from((b - 1) % SUB);
+            2f64.powi(exp) * (1.0 + (sub + 0.5) / f64::from(SUB))
+        }
+    }
+}
+
+pub struct LatencyRing {
+    head: Head,
+    panes: Box<[Vec<u32>]>,
+}
+
+impl LatencyRing {
+    pub fn new(tier: &LatencyTier) -> LatencyRing {
+        LatencyRing {
+            head: Head::EMPTY,
+            panes: vec![Vec::new(); tier.len as usize].into(),
+        }
+    }
+
+    #[inline]
+    pub fn record(&mut self, tier: &LatencyTier, clock: &PaneClock, bucket: u32) {
+        let panes = &mut self.panes;
+        // Clearing keeps each pane's capacity: a ring that has warmed up stops allocating.
+        let clear = |slot: u32| panes[slot as usize].clear();
+        if let Some(slot) = self.head.slot_for(clock.pane[tier.step], tier.len, clear) {
+            add(&mut self.panes[slot as usize], bucket);
+        }
+    }
+
+    /// Adds the panes of `[lo, hi)`, newest first, into `acc`.
+    pub fn sum_into(&self, tier: &LatencyTier, lo: i64, hi: i64, acc: &mut Accumulator) {
+        for (_, slot) in self.head.held(lo, hi, tier.len) {
+            for &entry in &self.panes[slot as usize] {
+                acc.add(entry >> COUNT_BITS, u64::from(entry & COUNT_MAX));
+            }
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        self.panes
+            .iter()
+            .map(|p| size_of::<Vec<u32>>() + p.capacity() * 4)
+            .sum()
+    }
+}
+
+#[inline]
+fn add(entries: &mut Vec<u32>, bucket: u32) {
+    let key = bucket << COUNT_BITS;
+    let mut i = entries.partition_point(|&e| e < key);
+    while let Some(e) = entries.get_mut(i).filter(|e| **e >> COUNT_BITS == bucket) {
+        if *e & COUNT_MAX != COUNT_MAX {
+            *e += 1;
+            return;
+        }
+        i += 1;
+    }
+    entries.insert(i, key | 1);
+}
+
+/// A dense histogram for reading percentiles, reused across series and windows. Only the
+/// range of buckets touched is scanned and cleared.
+pub struct Accumulator {
+    counts: Vec<u64>,
+    low: usize,
+    high: usize,
+    total: u64,
+}
+
+/// Percentiles reported for every window that has them, as exact fractions: the rank of
+/// `num / den` among `n` values is `ceil(num * n / den)`, computed in integers.
+pub const QUANTILES: [(u64, u64); 4] = [(1, 2), (9, 10), (99, 100), (999, 1000)];
+
+impl Default for Accumulator {
+    fn default() -> Self {
+        Accumulator {
+            counts: vec![0; BUCKETS],
+            low: BUCKETS,
+            high: 0,
+            total: 0,
+        }
+    }
+}
+
+impl Accumulator {
+    #[inline]
+    fn add(&mut self, bucket: u32, n: u64) {
+        let b = bucket as usize;
+        self.counts[b] += n;
+        self.low = self.low.min(b);
+        self.high = self.high.max(b);
+        self.total += n;
+    }
+
+    /// Nearest-rank [`QUANTILES`] of what has been added; `None` when empty.
+    pub fn quantiles(&self) -> Option<[f64; 4]> {
+        if self.total == 0 {
+            return None;
+        }
+        let ranks = QUANTILES.map(|(num, den)| (num * self.total).div_ceil(den).max(1));
+        let mut out = [0.0; 4];
+        let mut next = 0;
+        let mut seen = 0;
+        for b in self.low..=self.high {
+            seen += self.counts[b];
+            while next < 4 && seen >= ranks[next] {
+                out[next] = bucket_value(b as u32);
+                next += 1;
+            }
+            if next == 4 {
+                break;
+            }
+        }
+        Some(out)
+    }
+
+    pub fn clear(&mut self) {
+        if self.low <= self.high {
+            self.counts[self.low..=self.high].fill(0);
+        }
+        self.low = BUCKETS;
+        self.high = 0;
+        self.total = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_bucket_reports_within_one_128th() {
+        let mut v = 0.001;
+        while v < 4.0e9 {
+            let got = bucket_value(bucket_of(v));
+            assert!(((got - v) / v).abs() <= 1.0 / 128.0 + 1e-12, "{v} → {got}");
+            v *= 1.0137;
+        }
+        assert_eq!(bucket_value(bucket_of(0.0)), 0.0);
+        assert_eq!(bucket_of(1e300), SATURATED);
+    }
+
+    #[test]
+    fn buckets_are_monotonic() {
+        let mut last = 0;
+        for i in 0..200_000 {
+            let b = bucket_of(i as f64 * 0.37);
+            assert!(b >= last);
+            last = b;
+        }
+    }
+
+    #[test]
+    fn sparse_panes_count_past_the_entry_limit() {
+        let mut pane = Vec::new();
+        for _ in 0..(COUNT_MAX as u64 + 5) {
+            add(&mut pane, 7);
+        }
+        add(&mut pane, 3);
+        add(&mut pane, 9);
+        assert_eq!(pane.len(), 4);
+        let mut acc = Accumulator::default();
+        for &e in &pane {
+            acc.add(e >> COUNT_BITS, u64::from(e & COUNT_MAX));
+        }
+        assert_eq!(acc.total, COUNT_MAX as u64 + 7);
+        assert_eq!(acc.counts[7], COUNT_MAX as u64 + 5);
+    }
+
+    #[test]
+    fn quantiles_use_nearest_rank() {
+        let mut acc = Accumulator::default();
+        for v in 1..=1000 {
+            acc.add(bucket_of(f64::from(v)), 1);
+        }
+        let q = acc.quantiles().unwrap();
+        for (got, want) in q.iter().zip([500.0, 900.0, 990.0, 999.0]) {
+            assert!((got - want).abs() / want <= 1.0 / 128.0, "{got} vs {want}");
+        }
+        acc.clear();
+        assert_eq!(acc.quantiles(), None);
+        assert!(acc.counts.iter().all(|&c| c == 0));
+    }
+}
