@@ -1,1 +1,142 @@
-fn main() {}
+//! The engine's speed targets (docs/performance.md):
+//! - `decode`: the event decoder alone, against serde_json's borrowed-struct decode;
+//! - `ingest`: decode + classify + aggregate, 185-byte events, 5k series, 4 SLOs;
+//! - `evaluate`: one report over those series;
+//! - `replay_2m`: `replay` of 2M lines in memory, against serde_json parsing the same lines.
+//!
+//! Run: `cargo bench --bench ingest` (add `-- ingest` to run one group).
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde::Deserialize;
+use slipstream::config::{self, Config};
+use slipstream::decode::Decoder;
+use slipstream::engine::Engine;
+use slipstream::replay;
+use slipstream::traffic::Generator;
+
+/// 50 services × 100 routes = 5,000 (service, route) series, counted by two SLOs that
+/// share them, plus per-operator and per-service SLOs: 4 SLOs, 5,408 series in all.
+const CONFIG: &str = r#"
+events: { labels: [operator] }
+slos:
+  - { name: route-availability, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
+  - { name: route-latency, service: "*", group_by: [route], indicator: { type: latency, threshold_ms: 300 }, objective: 99, window: 30d }
+  - { name: operator-availability, service: "*", group_by: [operator], indicator: { type: availability }, objective: 99.5, window: 30d }
+  - { name: checkout-availability, service: svc-000, group_by: [operator], indicator: { type: availability }, objective: 99.95, window: 30d }
+"#;
+
+const BASE_MS: i64 = 1_795_262_400_000;
+
+fn config() -> Config {
+    config::parse(CONFIG, Path::new("bench.yaml")).expect("bench config")
+}
+
+/// `n` events over `span_ms` of event time, in arrival order with up to 2 s of jitter.
+fn events(n: usize, span_ms: i64) -> Vec<Vec<u8>> {
+    let mut g = Generator::numbered(42, 50, 100);
+    let mut rng = slipstream::traffic::Rng::new(9);
+    (0..n)
+        .map(|i| {
+            let mut line = Vec::with_capacity(200);
+            let jitter = (rng.unit() * 2000.0) as i64;
+            g.write_event(BASE_MS + i as i64 * span_ms / n as i64 - jitter, &mut line);
+            line
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)] // the fields are read by serde; their values are what is measured
+struct SerdeEvent<'a> {
+    timestamp: &'a str,
+    service: &'a str,
+    route: Option<&'a str>,
+    status: u16,
+    latency_ms: f64,
+    operator: Option<&'a str>,
+}
+
+fn decode(c: &mut Criterion) {
+    let lines = events(100_000, 600_000);
+    let bytes: usize = lines.iter().map(Vec::len).sum();
+    eprintln!("mean event size: {} bytes", bytes / lines.len());
+    let mut group = c.benchmark_group("decode");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    let mut decoder = Decoder::new(&config().events);
+    group.bench_function("slipstream", |b| {
+        b.iter(|| {
+            for line in &lines {
+                black_box(decoder.decode(line).is_ok());
+            }
+        })
+    });
+    group.bench_function("serde_json_borrowed", |b| {
+        b.iter(|| {
+            for line in &lines {
+                black_box(serde_json::from_slice::<SerdeEvent>(line).is_ok());
+            }
+        })
+    });
+    group.finish();
+}
+
+fn ingest(c: &mut Criterion) {
+    let lines = events(200_000, 600_000);
+    let config = config();
+    let mut engine = Engine::new(&config);
+    lines.iter().for_each(|l| engine.ingest(l)); // create every series first
+    let (_, series) = engine.memory();
+    eprintln!("series: {series}");
+    let mut group = c.benchmark_group("ingest");
+    group.throughput(Throughput::Elements(lines.len() as u64));
+    group.bench_function("5k_series_4_slos", |b| {
+        b.iter(|| lines.iter().for_each(|l| engine.ingest(black_box(l))))
+    });
+    group.finish();
+
+    let at = replay::next_minute(engine.newest_event_ms().expect("events"));
+    let mut group = c.benchmark_group("evaluate");
+    group.throughput(Throughput::Elements(series as u64));
+    group.bench_function("5k_series_4_slos", |b| {
+        b.iter(|| black_box(engine.evaluate(at).expect("retained").slos.len()))
+    });
+    group.finish();
+}
+
+fn replay_2m(c: &mut Criterion) {
+    let mut file = Vec::new();
+    for line in events(2_000_000, 3_600_000) {
+        file.extend_from_slice(&line);
+        file.push(b'\n');
+    }
+    let config = config();
+    let mut group = c.benchmark_group("replay_2m");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(2_000_000));
+    group.bench_function("slipstream_replay", |b| {
+        b.iter(|| {
+            replay::replay(&config, file.as_slice(), None, 0)
+                .expect("report")
+                .slos
+                .len()
+        })
+    });
+    group.bench_function("serde_json_parse_only", |b| {
+        b.iter(|| {
+            let mut ok = 0u64;
+            let mut start = 0;
+            for end in memchr::memchr_iter(b'\n', &file) {
+                ok += u64::from(serde_json::from_slice::<SerdeEvent>(&file[start..end]).is_ok());
+                start = end + 1;
+            }
+            black_box(ok)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, decode, ingest, replay_2m);
+criterion_main!(benches);

@@ -21,4 +21,5 @@ pub mod decode;
 pub mod engine;
 pub mod replay;
 pub mod report;
+pub mod traffic;
 pub mod window;
