@@ -12,9 +12,8 @@ use crate::config::{Config, Slo, Span};
 use crate::decode::timestamp::format_rfc3339;
 use crate::decode::{Decoder, Event, Invalid};
 use crate::report::{self, EventCounts, Report, SeriesReport, WindowReport};
-use crate::window::latency::{self, Accumulator, LatencyRing};
-use crate::window::ring::CounterRings;
-use crate::window::{LADDER_MS, PaneClock, pane_range};
+use crate::window::latency::{self, Accumulator};
+use crate::window::{LADDER_MS, Layout, MAX_LATENCY_WINDOW, PaneClock, Series, Stage, pane_range};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EvalError {
@@ -31,17 +30,20 @@ pub enum EvalError {
     },
 }
 
-struct SeriesState {
-    counters: CounterRings,
-    latency: Option<LatencyRing>,
+/// The state of one population's series. Stages sit in their own dense array: the hot
+/// path touches only them (see `window::series`).
+#[derive(Default)]
+struct SeriesStore {
+    stages: Vec<Stage>,
+    series: Vec<Series>,
 }
 
 pub struct Engine {
     decoder: Decoder,
     classifier: Classifier,
     slos: Vec<Slo>,
-    /// Per population, per series.
-    series: Vec<Vec<SeriesState>>,
+    /// Per population.
+    series: Vec<SeriesStore>,
     counts: EventCounts,
     /// Events at or after this time are counted but not aggregated.
     horizon_ms: Option<i64>,
@@ -65,7 +67,7 @@ impl Engine {
             series: classifier
                 .populations()
                 .iter()
-                .map(|_| Vec::new())
+                .map(|_| SeriesStore::default())
                 .collect(),
             classifier,
             slos: config.slos.clone(),
@@ -137,18 +139,16 @@ impl Engine {
         for (p, population) in self.classifier.populations().iter().enumerate() {
             let layout = &population.layout;
             let labels = self.classifier.series_labels(p);
-            for (state, values) in self.series[p].iter().zip(labels) {
-                let sums: Vec<Vec<u64>> = layout
-                    .windows
-                    .iter()
-                    .map(|&(window, t)| {
-                        let (lo, hi) = pane_range(at_ms, window, layout.tiers[t].step);
+            let store = &self.series[p];
+            for ((series, stage), values) in store.series.iter().zip(&store.stages).zip(labels) {
+                let sums: Vec<Vec<u64>> = (0..layout.windows.len())
+                    .map(|w| {
                         let mut out = vec![0; layout.width];
-                        state.counters.sum(layout, t, lo, hi, &mut out);
+                        series.sum(stage, layout, w, at_ms, &mut out);
                         out
                     })
                     .collect();
-                let percentiles = self.percentiles(state, layout, at_ms, &mut acc);
+                let percentiles = percentiles(series, stage, layout, at_ms, &mut acc);
                 let labels: Vec<(String, String)> = population
                     .label_names
                     .iter()
@@ -211,34 +211,6 @@ impl Engine {
         })
     }
 
-    /// Percentiles of every window that keeps them. The windows share one end, so panes
-    /// are added once, from the shortest window outwards.
-    fn percentiles(
-        &self,
-        state: &SeriesState,
-        layout: &crate::window::Layout,
-        at_ms: i64,
-        acc: &mut Accumulator,
-    ) -> Vec<(Span, Option<[f64; 4]>)> {
-        let (Some(ring), Some(tier)) = (&state.latency, &layout.latency) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        let mut covered_from = None;
-        for &(window, _) in layout
-            .windows
-            .iter()
-            .filter(|(w, _)| *w <= crate::window::MAX_LATENCY_WINDOW)
-        {
-            let (lo, hi) = pane_range(at_ms, window, tier.step);
-            ring.sum_into(tier, lo, covered_from.unwrap_or(hi), acc);
-            covered_from = Some(lo);
-            out.push((window, acc.quantiles()));
-        }
-        acc.clear();
-        out
-    }
-
     fn check_retained(&self, at_ms: i64) -> Result<(), EvalError> {
         let Some(newest) = self.newest_event_ms() else {
             return Ok(());
@@ -270,18 +242,39 @@ impl Engine {
         Ok(())
     }
 
-    /// Heap bytes of all series state, and the number of series (per population).
+    /// Heap bytes of all series window state, and the number of series.
     pub fn memory(&self) -> (usize, usize) {
-        let mut bytes = 0;
-        let mut n = 0;
-        for states in &self.series {
-            for s in states {
-                bytes += s.counters.heap_bytes() + s.latency.as_ref().map_or(0, |l| l.heap_bytes());
-                n += 1;
-            }
-        }
-        (bytes, n)
+        let series = self.series.iter().flat_map(|s| &s.series);
+        series.fold((0, 0), |(bytes, n), s| (bytes + s.heap_bytes(), n + 1))
     }
+}
+
+/// Percentiles of every window that keeps them. The windows share one end, so panes are
+/// added once, from the shortest window outwards.
+fn percentiles(
+    series: &Series,
+    stage: &Stage,
+    layout: &Layout,
+    at_ms: i64,
+    acc: &mut Accumulator,
+) -> Vec<(Span, Option<[f64; 4]>)> {
+    let Some(tier) = &layout.latency else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut covered_from = None;
+    for &(window, _) in layout
+        .windows
+        .iter()
+        .filter(|(w, _)| *w <= MAX_LATENCY_WINDOW)
+    {
+        let (lo, hi) = pane_range(at_ms, window, tier.step);
+        series.sum_latency(stage, layout, lo, covered_from.unwrap_or(hi), acc);
+        covered_from = Some(lo);
+        out.push((window, acc.quantiles()));
+    }
+    acc.clear();
+    out
 }
 
 /// The newest event aggregated: its time, and its pane on the retention ring.
@@ -295,7 +288,7 @@ struct Newest {
 /// event's strings.
 struct Parts<'a> {
     classifier: &'a mut Classifier,
-    series: &'a mut [Vec<SeriesState>],
+    series: &'a mut [SeriesStore],
     counts: &'a mut EventCounts,
     retention: (usize, u32),
     newest: &'a mut Option<Newest>,
@@ -326,18 +319,20 @@ fn aggregate(parts: Parts<'_>, event: &Event) {
     for r in refs {
         let population = &populations[r.population as usize];
         let layout = &population.layout;
-        let states = &mut parts.series[r.population as usize];
-        if r.series as usize == states.len() {
-            states.push(SeriesState {
-                counters: CounterRings::new(layout),
-                latency: layout.latency.as_ref().map(LatencyRing::new),
-            });
+        let store = &mut parts.series[r.population as usize];
+        let i = r.series as usize;
+        if i == store.series.len() {
+            store.series.push(Series::new(layout));
+            store.stages.push(Stage::default());
         }
-        let state = &mut states[r.series as usize];
         let good = population.good_mask(event.status, event.latency_ms);
-        state.counters.record(layout, &clock, good);
-        if let (Some(ring), Some(tier)) = (&mut state.latency, &layout.latency) {
-            ring.record(tier, &clock, bucket);
-        }
+        Series::record(
+            &mut store.stages[i],
+            &mut store.series[i],
+            layout,
+            &clock,
+            good,
+            bucket,
+        );
     }
 }

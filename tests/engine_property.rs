@@ -3,7 +3,7 @@
 //! Random configs (availability and latency SLOs, `service: "*"`, selectors on the route
 //! or a label, `group_by`, explicit `windows:` mixing fine and coarse resolutions) and
 //! random NDJSON events (epoch-ms and RFC 3339 times over minutes to days, in random
-//! arrival order with random lateness, some more than 31 days old, a few invalid lines) go
+//! arrival order with random lateness, some 29 to 45 days old, a few invalid lines) go
 //! through the engine. Its reports, on and off the grid, live and with a horizon (replay's
 //! `--at`), must match a model that keeps every event and recounts each window from scratch:
 //!

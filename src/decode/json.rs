@@ -39,7 +39,7 @@ pub struct SyntaxError;
 /// A node of the tree of wanted paths.
 #[derive(Debug, Default)]
 pub struct PathTree {
-    entries: Vec<(Box<[u8]>, Target)>,
+    entries: Vec<(Key, Target)>,
 }
 
 #[derive(Debug)]
@@ -50,23 +50,65 @@ enum Target {
     Object(PathTree),
 }
 
+/// A wanted key, with its length and first eight bytes folded into a word: most keys of
+/// an event are told apart by one integer comparison, without a call to memcmp.
+#[derive(Debug)]
+struct Key {
+    head: u64,
+    /// The first (up to) eight bytes as a little-endian word, and the mask of those bytes.
+    first8: u64,
+    mask: u64,
+    bytes: Box<[u8]>,
+}
+
+#[inline]
+fn head_word(key: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    let n = key.len().min(8);
+    word[..n].copy_from_slice(&key[..n]);
+    u64::from_le_bytes(word) ^ ((key.len() as u64) << 56)
+}
+
+impl Key {
+    fn new(bytes: &[u8]) -> Key {
+        let n = bytes.len().min(8);
+        let mut word = [0u8; 8];
+        word[..n].copy_from_slice(&bytes[..n]);
+        let mask = if n == 8 {
+            u64::MAX
+        } else {
+            (1u64 << (8 * n)) - 1
+        };
+        Key {
+            head: head_word(bytes),
+            first8: u64::from_le_bytes(word),
+            mask,
+            bytes: bytes.into(),
+        }
+    }
+
+    #[inline]
+    fn matches(&self, head: u64, key: &[u8]) -> bool {
+        self.head == head
+            && self.bytes.len() == key.len()
+            && (key.len() <= 8 || self.bytes[8..] == key[8..])
+    }
+}
+
 impl PathTree {
     /// Adds a path whose value is captured in `slot`. Paths never overlap (the config
     /// checks that), so a key is either a slot or an object, not both.
     pub fn insert(&mut self, keys: &[String], slot: usize) {
         let (first, rest) = keys.split_first().expect("a path has at least one key");
-        let pos = self
-            .entries
-            .iter()
-            .position(|(k, _)| **k == *first.as_bytes());
+        let first = first.as_bytes();
+        let pos = self.entries.iter().position(|(k, _)| *k.bytes == *first);
         if rest.is_empty() {
-            self.entries
-                .push((first.as_bytes().into(), Target::Slot(slot)));
+            self.entries.push((Key::new(first), Target::Slot(slot)));
             return;
         }
         let i = pos.unwrap_or_else(|| {
             self.entries
-                .push((first.as_bytes().into(), Target::Object(PathTree::default())));
+                .push((Key::new(first), Target::Object(PathTree::default())));
             self.entries.len() - 1
         });
         if let Target::Object(child) = &mut self.entries[i].1 {
@@ -74,11 +116,34 @@ impl PathTree {
         }
     }
 
+    /// The wanted key that the input spells out, unescaped, at `at` (just after an opening
+    /// quote), and the position after its closing quote. Most keys of an event are wanted
+    /// ones, so this spares scanning them as strings.
+    #[inline]
+    fn match_at(&self, input: &[u8], at: usize) -> Option<(&Target, usize)> {
+        let word = input
+            .get(at..at + 8)
+            .map(|w| u64::from_le_bytes(w.try_into().expect("8")));
+        self.entries.iter().find_map(|(k, target)| {
+            let n = k.bytes.len();
+            if input.get(at + n) != Some(&b'"') {
+                return None;
+            }
+            let same = match word {
+                Some(w) if n >= 8 => w == k.first8 && input[at + 8..at + n] == k.bytes[8..],
+                Some(w) => w & k.mask == k.first8,
+                None => input[at..at + n] == *k.bytes,
+            };
+            same.then_some((target, at + n + 1))
+        })
+    }
+
     #[inline]
     fn find(&self, key: &[u8]) -> Option<&Target> {
+        let head = head_word(key);
         self.entries
             .iter()
-            .find(|(k, _)| **k == *key)
+            .find(|(k, _)| k.matches(head, key))
             .map(|(_, t)| t)
     }
 }
@@ -208,18 +273,29 @@ impl Scanner<'_, '_> {
         loop {
             self.ws();
             self.expect(b'"')?;
-            let (start, end, escaped) = self.string_body()?;
+            let known = tree.and_then(|t| t.match_at(self.b, self.i));
+            let target = match (known, tree) {
+                (Some((target, after)), _) => {
+                    self.i = after;
+                    Some(target)
+                }
+                (None, None) => {
+                    self.string_body()?;
+                    None
+                }
+                (None, Some(tree)) => {
+                    let (start, end, escaped) = self.string_body()?;
+                    if escaped {
+                        unescape_into(&self.b[start..end], self.key_buf).ok_or(SyntaxError)?;
+                        tree.find(self.key_buf)
+                    } else {
+                        tree.find(&self.b[start..end])
+                    }
+                }
+            };
             self.ws();
             self.expect(b':')?;
             self.ws();
-            let target = match tree {
-                None => None,
-                Some(tree) if escaped => {
-                    unescape_into(&self.b[start..end], self.key_buf).ok_or(SyntaxError)?;
-                    tree.find(self.key_buf)
-                }
-                Some(tree) => tree.find(&self.b[start..end]),
-            };
             match target {
                 Some(Target::Slot(slot)) => slots[*slot] = self.value(depth)?,
                 Some(Target::Object(child)) if self.peek() == Some(b'{') => {
@@ -268,6 +344,7 @@ impl Scanner<'_, '_> {
     }
 
     /// Any value at `depth` (the depth of its container). Returns what it was.
+    #[inline]
     fn value(&mut self, depth: u32) -> Result<Raw, SyntaxError> {
         match self.peek().ok_or(SyntaxError)? {
             b'"' => {
@@ -307,7 +384,7 @@ impl Scanner<'_, '_> {
     }
 
     /// After the opening quote; leaves `i` after the closing one.
-    #[inline]
+    #[inline(always)]
     fn string_body(&mut self) -> Result<(usize, usize, bool), SyntaxError> {
         let start = self.i;
         let mut escaped = false;

@@ -64,11 +64,16 @@ impl LatencyRing {
 
     #[inline]
     pub fn record(&mut self, tier: &LatencyTier, clock: &PaneClock, bucket: u32) {
+        self.record_sorted(tier, clock, &[bucket as u16]);
+    }
+
+    /// Counts a batch of buckets of one pane; `buckets` must be sorted.
+    pub fn record_sorted(&mut self, tier: &LatencyTier, clock: &PaneClock, buckets: &[u16]) {
         let panes = &mut self.panes;
         // Clearing keeps each pane's capacity: a ring that has warmed up stops allocating.
         let clear = |slot: u32| panes[slot as usize].clear();
         if let Some(slot) = self.head.slot_for(clock.pane[tier.step], tier.len, clear) {
-            add(&mut self.panes[slot as usize], bucket);
+            merge(&mut self.panes[slot as usize], buckets);
         }
     }
 
@@ -89,18 +94,65 @@ impl LatencyRing {
     }
 }
 
-#[inline]
-fn add(entries: &mut Vec<u32>, bucket: u32) {
-    let key = bucket << COUNT_BITS;
-    let mut i = entries.partition_point(|&e| e < key);
-    while let Some(e) = entries.get_mut(i).filter(|e| **e >> COUNT_BITS == bucket) {
-        if *e & COUNT_MAX != COUNT_MAX {
-            *e += 1;
-            return;
+/// Adds sorted `buckets` to a sorted sparse pane in one pass over it: existing entries are
+/// incremented in place; new ones are collected, then placed by a single shift from the
+/// back. A pane is scanned sequentially once per batch instead of searched per bucket.
+fn merge(entries: &mut Vec<u32>, buckets: &[u16]) {
+    let mut inserts: [(usize, u32); 16] = [(0, 0); 16];
+    let mut n_inserts = 0;
+    let mut i = 0;
+    let mut j = 0;
+    while j < buckets.len() {
+        let bucket = u32::from(buckets[j]);
+        let mut count = 0;
+        while j < buckets.len() && u32::from(buckets[j]) == bucket {
+            count += 1;
+            j += 1;
         }
-        i += 1;
+        while i < entries.len() && entries[i] >> COUNT_BITS < bucket {
+            i += 1;
+        }
+        // Fill this bucket's entries up to their limit, then add a new one for the rest.
+        while count > 0 && i < entries.len() && entries[i] >> COUNT_BITS == bucket {
+            let room = COUNT_MAX - (entries[i] & COUNT_MAX);
+            let take = room.min(count);
+            entries[i] += take;
+            count -= take;
+            if count > 0 {
+                i += 1;
+            }
+        }
+        if count > 0 {
+            if n_inserts == inserts.len() {
+                // More new buckets than one batch of the stage holds: flush and go on.
+                place(entries, &inserts[..n_inserts]);
+                n_inserts = 0;
+                i = entries.partition_point(|&e| e >> COUNT_BITS <= bucket);
+            }
+            inserts[n_inserts] = (i, (bucket << COUNT_BITS) | count);
+            n_inserts += 1;
+        }
     }
-    entries.insert(i, key | 1);
+    place(entries, &inserts[..n_inserts]);
+}
+
+/// Inserts `(position, entry)` pairs, positions ascending and relative to the old vector.
+fn place(entries: &mut Vec<u32>, inserts: &[(usize, u32)]) {
+    if inserts.is_empty() {
+        return;
+    }
+    let old = entries.len();
+    entries.resize(old + inserts.len(), 0);
+    let mut src = old;
+    let mut dst = entries.len();
+    for &(pos, entry) in inserts.iter().rev() {
+        let run = src - pos;
+        entries.copy_within(pos..src, dst - run);
+        dst -= run;
+        src = pos;
+        dst -= 1;
+        entries[dst] = entry;
+    }
 }
 
 /// A dense histogram for reading percentiles, reused across series and windows. Only the
@@ -129,7 +181,7 @@ impl Default for Accumulator {
 
 impl Accumulator {
     #[inline]
-    fn add(&mut self, bucket: u32, n: u64) {
+    pub fn add(&mut self, bucket: u32, n: u64) {
         let b = bucket as usize;
         self.counts[b] += n;
         self.low = self.low.min(b);
@@ -196,13 +248,34 @@ mod tests {
     }
 
     #[test]
+    fn merged_batches_equal_counting_one_by_one() {
+        let mut rng = crate::traffic::Rng::new(3);
+        let mut pane = Vec::new();
+        let mut want = vec![0u64; BUCKETS];
+        for _ in 0..2000 {
+            let n = 1 + rng.below(16);
+            let mut batch: Vec<u16> = (0..n).map(|_| (rng.below(300) * 7 % 2689) as u16).collect();
+            batch.sort_unstable();
+            batch.iter().for_each(|&b| want[usize::from(b)] += 1);
+            merge(&mut pane, &batch);
+            assert!(
+                pane.windows(2)
+                    .all(|w| w[0] >> COUNT_BITS <= w[1] >> COUNT_BITS)
+            );
+        }
+        let mut acc = Accumulator::default();
+        pane.iter()
+            .for_each(|&e| acc.add(e >> COUNT_BITS, u64::from(e & COUNT_MAX)));
+        assert_eq!(acc.counts, want);
+    }
+
+    #[test]
     fn sparse_panes_count_past_the_entry_limit() {
         let mut pane = Vec::new();
         for _ in 0..(COUNT_MAX as u64 + 5) {
-            add(&mut pane, 7);
+            merge(&mut pane, &[7]);
         }
-        add(&mut pane, 3);
-        add(&mut pane, 9);
+        merge(&mut pane, &[3, 9]);
         assert_eq!(pane.len(), 4);
         let mut acc = Accumulator::default();
         for &e in &pane {

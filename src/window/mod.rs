@@ -11,6 +11,9 @@
 
 pub mod latency;
 pub mod ring;
+mod series;
+
+pub use series::{STAGE_WIDTH, Series, Stage};
 
 use crate::config::Span;
 
@@ -99,6 +102,8 @@ pub struct Layout {
     pub windows: Vec<(Span, usize)>,
     /// The ring of percentile panes, if any window is short enough to have percentiles.
     pub latency: Option<LatencyTier>,
+    /// The finest step of all rings: a series stages its current pane at this step.
+    pub stage_step: usize,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -152,11 +157,17 @@ impl Layout {
                 len: panes_for(longest.millis(), step),
             }
         });
+        let steps = tiers
+            .iter()
+            .map(|t| t.step)
+            .chain(latency.iter().map(|l| l.step));
+        let stage_step = steps.min().unwrap_or(0);
         Layout {
             tiers,
             width,
             windows: placed,
             latency,
+            stage_step,
         }
     }
 

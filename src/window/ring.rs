@@ -26,8 +26,18 @@ impl CounterRings {
 
     /// Counts one event: the total, and the good count of each SLO whose bit is set in
     /// `good`, in the pane of its time on every tier that still holds that pane.
-    #[inline]
     pub fn record(&mut self, layout: &Layout, clock: &PaneClock, good: u32) {
+        let mut counts = [0u32; 33];
+        counts[0] = 1;
+        for (j, c) in counts[1..layout.width].iter_mut().enumerate() {
+            *c = (good >> j) & 1;
+        }
+        self.add(layout, clock, &counts[..layout.width]);
+    }
+
+    /// Adds `counts` (`width` of them) to the pane of `clock` on every tier that still
+    /// holds it.
+    pub fn add(&mut self, layout: &Layout, clock: &PaneClock, counts: &[u32]) {
         let width = layout.width;
         for (t, tier) in layout.tiers.iter().enumerate() {
             let cells = &mut self.cells[tier.offset..tier.offset + tier.len as usize * width];
@@ -44,19 +54,17 @@ impl CounterRings {
                 continue;
             };
             let base = tier.offset + slot as usize * width;
-            self.bump(base);
-            let mut bits = good;
-            while bits != 0 {
-                let j = bits.trailing_zeros() as usize;
-                self.bump(base + 1 + j);
-                bits &= bits - 1;
+            for (j, &n) in counts.iter().enumerate() {
+                if n > 0 {
+                    self.bump(base + j, n);
+                }
             }
         }
     }
 
     #[inline]
-    fn bump(&mut self, cell: usize) {
-        let (v, wrapped) = self.cells[cell].overflowing_add(1);
+    fn bump(&mut self, cell: usize, n: u32) {
+        let (v, wrapped) = self.cells[cell].overflowing_add(n);
         self.cells[cell] = v;
         if wrapped {
             self.carry(cell as u32);

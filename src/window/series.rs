@@ -1,0 +1,166 @@
+//! The window state of one series: its rings ([`CounterRings`], [`LatencyRing`]) and its
+//! [`Stage`], the pane it is filling now.
+//!
+//! Why a stage: a series' rings span several kilobytes, and an event written straight to
+//! them touches one cache line per ring. With thousands of series in random order each of
+//! those is a cache miss, and misses, not instructions, bound the hot path. The stage
+//! holds the current pane's counts and latest latency buckets in one aligned cache line;
+//! in-order events touch only it, and the rings are written when the series moves to a
+//! newer pane or the bucket buffer fills. Late events (older than the staged pane) go to
+//! the rings directly. Reads add the stage to the rings, so the split is invisible.
+
+use super::latency::{Accumulator, LatencyRing};
+use super::ring::CounterRings;
+use super::{LADDER_MS, Layout, PaneClock};
+
+/// Most counters a stage holds: the total and three good counts. Wider populations write
+/// to their rings directly.
+pub const STAGE_WIDTH: usize = 4;
+const STAGE_BUCKETS: usize = 16;
+
+/// The pane a series is filling: at the finest step of its layout, so it maps into exactly
+/// one pane of every ring.
+#[derive(Clone, Debug)]
+#[repr(align(64))]
+pub struct Stage {
+    pane: i64,
+    counts: [u32; STAGE_WIDTH],
+    buckets: [u16; STAGE_BUCKETS],
+    n_buckets: u8,
+}
+
+impl Default for Stage {
+    fn default() -> Self {
+        Stage {
+            pane: i64::MIN,
+            counts: [0; STAGE_WIDTH],
+            buckets: [0; STAGE_BUCKETS],
+            n_buckets: 0,
+        }
+    }
+}
+
+pub struct Series {
+    counters: CounterRings,
+    latency: Option<LatencyRing>,
+}
+
+impl Series {
+    pub fn new(layout: &Layout) -> Series {
+        Series {
+            counters: CounterRings::new(layout),
+            latency: layout.latency.as_ref().map(LatencyRing::new),
+        }
+    }
+
+    /// Counts one event with its good mask and latency bucket. `stage` is this series'
+    /// stage; the rings are only touched when it cannot take the event.
+    #[inline]
+    pub fn record(
+        stage: &mut Stage,
+        series: &mut Series,
+        layout: &Layout,
+        clock: &PaneClock,
+        good: u32,
+        bucket: u32,
+    ) {
+        let pane = clock.pane[layout.stage_step];
+        if layout.width > STAGE_WIDTH || pane < stage.pane {
+            series.counters.record(layout, clock, good);
+            if let (Some(ring), Some(tier)) = (&mut series.latency, &layout.latency) {
+                ring.record(tier, clock, bucket);
+            }
+            return;
+        }
+        if pane > stage.pane || stage.counts[0] == u32::MAX {
+            series.drain(stage, layout);
+            stage.pane = pane;
+        }
+        stage.counts[0] += 1;
+        let mut bits = good;
+        while bits != 0 {
+            stage.counts[1 + bits.trailing_zeros() as usize] += 1;
+            bits &= bits - 1;
+        }
+        if layout.latency.is_some() {
+            if usize::from(stage.n_buckets) == STAGE_BUCKETS {
+                series.drain_buckets(stage, layout);
+            }
+            stage.buckets[usize::from(stage.n_buckets)] = bucket as u16;
+            stage.n_buckets += 1;
+        }
+    }
+
+    /// Moves everything staged into the rings.
+    fn drain(&mut self, stage: &mut Stage, layout: &Layout) {
+        if stage.pane == i64::MIN {
+            return;
+        }
+        let clock = stage_clock(stage.pane, layout.stage_step);
+        self.counters
+            .add(layout, &clock, &stage.counts[..layout.width]);
+        stage.counts = [0; STAGE_WIDTH];
+        self.drain_buckets(stage, layout);
+    }
+
+    fn drain_buckets(&mut self, stage: &mut Stage, layout: &Layout) {
+        if let (Some(ring), Some(tier)) = (&mut self.latency, &layout.latency) {
+            let clock = stage_clock(stage.pane, layout.stage_step);
+            let buckets = &mut stage.buckets[..usize::from(stage.n_buckets)];
+            buckets.sort_unstable();
+            ring.record_sorted(tier, &clock, buckets);
+        }
+        stage.n_buckets = 0;
+    }
+
+    /// Adds the counters of window `w` (an index into `layout.windows`) at `at_ms` into
+    /// `out`, staged counts included.
+    pub fn sum(&self, stage: &Stage, layout: &Layout, w: usize, at_ms: i64, out: &mut [u64]) {
+        let (window, t) = layout.windows[w];
+        let step = layout.tiers[t].step;
+        let (lo, hi) = super::pane_range(at_ms, window, step);
+        self.counters.sum(layout, t, lo, hi, out);
+        if stage.pane != i64::MIN && stage.counts[0] > 0 {
+            let pane = stage_clock(stage.pane, layout.stage_step).pane[step];
+            if (lo..hi).contains(&pane) {
+                for (o, c) in out.iter_mut().zip(&stage.counts[..layout.width]) {
+                    *o += u64::from(*c);
+                }
+            }
+        }
+    }
+
+    /// Adds the latency panes of `[lo, hi)` (at the latency step), staged buckets included.
+    pub fn sum_latency(
+        &self,
+        stage: &Stage,
+        layout: &Layout,
+        lo: i64,
+        hi: i64,
+        acc: &mut Accumulator,
+    ) {
+        let (Some(ring), Some(tier)) = (&self.latency, &layout.latency) else {
+            return;
+        };
+        ring.sum_into(tier, lo, hi, acc);
+        if stage.pane != i64::MIN {
+            let pane = stage_clock(stage.pane, layout.stage_step).pane[tier.step];
+            if (lo..hi).contains(&pane) {
+                for &b in &stage.buckets[..usize::from(stage.n_buckets)] {
+                    acc.add(u32::from(b), 1);
+                }
+            }
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        size_of::<Stage>()
+            + self.counters.heap_bytes()
+            + self.latency.as_ref().map_or(0, LatencyRing::heap_bytes)
+    }
+}
+
+/// The clock of the first instant of a staged pane.
+fn stage_clock(pane: i64, step: usize) -> PaneClock {
+    PaneClock::at(pane * LADDER_MS[step])
+}
