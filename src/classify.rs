@@ -45,10 +45,10 @@ impl Population {
     }
 
     fn matches(&self, event: &Event) -> bool {
-        if let ServiceMatch::Exact(service) = &self.service {
-            if service != event.service {
-                return false;
-            }
+        if let ServiceMatch::Exact(service) = &self.service
+            && service != event.service
+        {
+            return false;
         }
         self.selector
             .iter()

@@ -90,7 +90,7 @@ impl Indicator {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {}: {source}", path.display())]
+    #[error("cannot read config {}", path.display())]
     Read {
         path: PathBuf,
         #[source]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, expecting = "a mapping with at least `slos:`")]
 pub struct RawConfig {
     /// Windows every SLO reports, e.g. `[5m, 1h, 30d]`; each SLO's own window is added.
     pub windows: Option<Vec<String>>,
@@ -19,7 +19,10 @@ pub struct RawConfig {
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of event fields, e.g. `{ preset: kong }`"
+)]
 pub struct RawEvents {
     /// `default`, `envoy`, `kong` or `nginx`: a whole mapping at once.
     pub preset: Option<String>,
@@ -37,7 +40,10 @@ pub struct RawEvents {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an SLO: name, service, indicator, objective, window"
+)]
 pub struct RawSlo {
     pub name: String,
     /// An exact service name, or `*` for every service.
@@ -54,10 +60,15 @@ pub struct RawSlo {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(
+    tag = "type",
+    rename_all = "lowercase",
+    deny_unknown_fields,
+    expecting = "an indicator: `{ type: availability }` or `{ type: latency, threshold_ms: N }`"
+)]
 pub enum RawIndicator {
-    /// Good iff `status < 500`.
-    Availability,
+    /// Good iff `status < 500`. A struct variant, so that stray keys are refused too.
+    Availability {},
     /// Good iff `latency_ms <= threshold_ms`.
     Latency { threshold_ms: f64 },
 }

@@ -102,6 +102,22 @@ fn unknown_indicator_type() {
 }
 
 #[test]
+fn availability_indicator_refuses_stray_keys() {
+    let m = error_after(
+        "{ type: availability }",
+        "{ type: availability, threshold_ms: 300 }",
+    );
+    assert_names(
+        &m,
+        &[
+            "slo `checkout-availability`",
+            "slos[0].indicator",
+            "threshold_ms",
+        ],
+    );
+}
+
+#[test]
 fn latency_indicator_without_threshold() {
     let m = error_after("{ type: latency, threshold_ms: 300 }", "{ type: latency }");
     assert_names(&m, &["slo `fleet-latency`", "threshold_ms"]);

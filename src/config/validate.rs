@@ -131,7 +131,7 @@ fn validate_slo(
         group_by.push(field);
     }
     let indicator = match raw.indicator {
-        RawIndicator::Availability => Indicator::Availability,
+        RawIndicator::Availability {} => Indicator::Availability,
         RawIndicator::Latency { threshold_ms } => {
             if !(threshold_ms.is_finite() && threshold_ms >= 0.0) {
                 return fail(

@@ -343,8 +343,9 @@ impl Scanner<'_, '_> {
         }
     }
 
-    /// Any value at `depth` (the depth of its container). Returns what it was.
-    #[inline]
+    /// Any value at `depth` (the depth of its container). Returns what it was. Scalars
+    /// are handled inline; objects and arrays, which recurse, are not.
+    #[inline(always)]
     fn value(&mut self, depth: u32) -> Result<Raw, SyntaxError> {
         match self.peek().ok_or(SyntaxError)? {
             b'"' => {
@@ -356,6 +357,14 @@ impl Scanner<'_, '_> {
                     escaped,
                 })
             }
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => self.other_value(depth),
+        }
+    }
+
+    #[inline(never)]
+    fn other_value(&mut self, depth: u32) -> Result<Raw, SyntaxError> {
+        match self.peek().ok_or(SyntaxError)? {
             b'{' => {
                 self.i += 1;
                 self.object(None, &mut [], depth + 1)?;
@@ -369,7 +378,6 @@ impl Scanner<'_, '_> {
             b't' => self.literal(b"true", Raw::Bool),
             b'f' => self.literal(b"false", Raw::Bool),
             b'n' => self.literal(b"null", Raw::Null),
-            b'-' | b'0'..=b'9' => self.number(),
             _ => Err(SyntaxError),
         }
     }
@@ -415,6 +423,7 @@ impl Scanner<'_, '_> {
         }
     }
 
+    #[inline(always)]
     fn number(&mut self) -> Result<Raw, SyntaxError> {
         let start = self.i;
         if self.peek() == Some(b'-') {

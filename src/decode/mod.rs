@@ -25,10 +25,12 @@ pub struct Event<'a> {
     pub labels: [Option<&'a str>; MAX_LABELS],
 }
 
-/// Why an event was refused. When several fields are bad, the first in this order counts.
+/// Why an event was refused. `too_large` is decided before anything is read, then the
+/// syntax (`json`, `not_object`); when several fields are bad, the first in this order
+/// counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Invalid {
-    /// Not JSON at all.
+    /// Not JSON at all (including text that is not UTF-8).
     Json,
     /// JSON, but not an object.
     NotObject,
@@ -91,6 +93,13 @@ enum Text {
     Unescaped(u32, u32),
 }
 
+impl Text {
+    fn is_empty(self) -> bool {
+        let (Text::Input(s, e) | Text::Unescaped(s, e)) = self;
+        s == e
+    }
+}
+
 pub struct Decoder {
     tree: PathTree,
     n_labels: usize,
@@ -126,6 +135,9 @@ impl Decoder {
         if input.len() > MAX_EVENT_BYTES {
             return Err(Invalid::TooLarge);
         }
+        // JSON text is UTF-8. Checking the whole event once (fast on ASCII) is cheaper than
+        // checking each captured string, and makes every string a slice at its quotes.
+        let text = std::str::from_utf8(input).map_err(|_| Invalid::Json)?;
         match json::scan(input, &self.tree, &mut self.slots, &mut self.scratch) {
             Ok(Document::Object) => {}
             Ok(Document::Other) => return Err(Invalid::NotObject),
@@ -134,10 +146,11 @@ impl Decoder {
         let slots = &self.slots;
         let timestamp_ms = timestamp(input, slots[TIMESTAMP]).ok_or(Invalid::Timestamp)?;
 
-        // Strings first pass: unescape where needed, remembering where each one lives.
+        // Where each string lives; escaped ones (rare) are unescaped into one buffer.
         self.unescaped.clear();
         let unescaped = &mut self.unescaped;
-        let mut text = |raw: Raw, reason: Invalid| -> Result<Option<Text>, Invalid> {
+        let scratch = &mut self.scratch;
+        let mut locate = |raw: Raw, reason: Invalid| -> Result<Option<Text>, Invalid> {
             match raw {
                 Raw::Absent | Raw::Null => Ok(None),
                 Raw::Str {
@@ -152,44 +165,46 @@ impl Decoder {
                 } => {
                     let from = unescaped.len() as u32;
                     let body = &input[start as usize..end as usize];
-                    json::unescape_into(body, &mut self.scratch).ok_or(Invalid::Json)?;
-                    unescaped.extend_from_slice(&self.scratch);
+                    json::unescape_into(body, scratch).ok_or(Invalid::Json)?;
+                    unescaped.extend_from_slice(scratch);
                     Ok(Some(Text::Unescaped(from, unescaped.len() as u32)))
                 }
                 _ => Err(reason),
             }
         };
-        let service = text(slots[SERVICE], Invalid::Service)?.ok_or(Invalid::Service)?;
-        let route = text(slots[ROUTE], Invalid::Route)?;
+        // Checked in the documented order: the first bad field names the reason.
+        let service = locate(slots[SERVICE], Invalid::Service)?.ok_or(Invalid::Service)?;
+        if service.is_empty() {
+            return Err(Invalid::Service);
+        }
+        let route = locate(slots[ROUTE], Invalid::Route)?;
         let status = status(input, slots[STATUS]).ok_or(Invalid::Status)?;
         let latency = latency(input, slots[LATENCY]).ok_or(Invalid::LatencyMs)?;
         let mut labels = [None; MAX_LABELS];
         for (i, label) in labels.iter_mut().enumerate().take(self.n_labels) {
-            *label = text(slots[FIRST_LABEL + i], Invalid::Label)?;
+            *label = locate(slots[FIRST_LABEL + i], Invalid::Label)?;
         }
 
-        // Second pass: resolve to &str now that the unescape buffer no longer changes.
+        // Resolve to &str now that the unescape buffer no longer changes. It holds whole
+        // characters only, and every span starts and ends at a quote, so slicing cannot
+        // split a character; `get` keeps even that impossible case from panicking.
         let this: &'a Decoder = self;
-        let resolve = |t: Text, reason: Invalid| -> Result<&'a str, Invalid> {
-            let bytes = match t {
-                Text::Input(s, e) => &input[s as usize..e as usize],
-                Text::Unescaped(s, e) => &this.unescaped[s as usize..e as usize],
+        let unescaped = std::str::from_utf8(&this.unescaped).map_err(|_| Invalid::Json)?;
+        let resolve = |t: Text| -> Result<&'a str, Invalid> {
+            let (whole, s, e) = match t {
+                Text::Input(s, e) => (text, s, e),
+                Text::Unescaped(s, e) => (unescaped, s, e),
             };
-            std::str::from_utf8(bytes).map_err(|_| reason)
+            whole.get(s as usize..e as usize).ok_or(Invalid::Json)
         };
-        let service = resolve(service, Invalid::Service)?;
-        if service.is_empty() {
-            return Err(Invalid::Service);
-        }
-        let route = route.map(|t| resolve(t, Invalid::Route)).transpose()?;
         let mut label_strs = [None; MAX_LABELS];
         for (out, label) in label_strs.iter_mut().zip(labels).take(this.n_labels) {
-            *out = label.map(|t| resolve(t, Invalid::Label)).transpose()?;
+            *out = label.map(resolve).transpose()?;
         }
         Ok(Event {
             timestamp_ms,
-            service,
-            route,
+            service: resolve(service)?,
+            route: route.map(resolve).transpose()?,
             status,
             latency_ms: latency * this.latency_to_ms,
             labels: label_strs,

@@ -10,19 +10,18 @@ pub const MIN_MS: i64 = -62_167_219_200_000;
 pub const MAX_MS: i64 = 253_402_300_800_000;
 
 pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
-    if s.len() < 20 {
+    // The fixed-width head as an array: no bounds check per digit below.
+    let head: &[u8; 19] = s.get(..19)?.try_into().ok()?;
+    let year = digits(head, 0, 4)?;
+    let month = digits(head, 5, 2)?;
+    let day = digits(head, 8, 2)?;
+    let hour = digits(head, 11, 2)?;
+    let minute = digits(head, 14, 2)?;
+    let second = digits(head, 17, 2)?;
+    if head[4] != b'-' || head[7] != b'-' || !matches!(head[10], b'T' | b't' | b' ') {
         return None;
     }
-    let year = digits(s, 0, 4)?;
-    let month = digits(s, 5, 2)?;
-    let day = digits(s, 8, 2)?;
-    let hour = digits(s, 11, 2)?;
-    let minute = digits(s, 14, 2)?;
-    let second = digits(s, 17, 2)?;
-    if s[4] != b'-' || s[7] != b'-' || !matches!(s[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if s[13] != b':' || s[16] != b':' {
+    if head[13] != b':' || head[16] != b':' {
         return None;
     }
     if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
@@ -33,12 +32,12 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
     }
     let mut pos = 19;
     let mut millis = 0;
-    if s[pos] == b'.' {
+    if s.get(pos) == Some(&b'.') {
         pos += 1;
         let start = pos;
-        while pos < s.len() && s[pos].is_ascii_digit() {
+        while let Some(d) = s.get(pos).filter(|d| d.is_ascii_digit()) {
             if pos - start < 3 {
-                millis = millis * 10 + i64::from(s[pos] - b'0');
+                millis = millis * 10 + i64::from(d - b'0');
             }
             pos += 1;
         }
@@ -53,8 +52,9 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
     let offset_minutes = match s.get(pos)? {
         b'Z' | b'z' if pos + 1 == s.len() => 0,
         sign @ (b'+' | b'-') if pos + 6 == s.len() && s[pos + 3] == b':' => {
-            let h = digits(s, pos + 1, 2)?;
-            let m = digits(s, pos + 4, 2)?;
+            let tail: &[u8; 5] = s[pos + 1..].try_into().ok()?;
+            let h = digits(tail, 0, 2)?;
+            let m = digits(tail, 3, 2)?;
             if h > 23 || m > 59 {
                 return None;
             }
@@ -68,16 +68,17 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
     Some(secs * 1000 + millis)
 }
 
+/// `n` ASCII digits at `at`; `None` if any is not a digit.
 #[inline]
-fn digits(s: &[u8], at: usize, n: usize) -> Option<i64> {
+fn digits<const N: usize>(s: &[u8; N], at: usize, n: usize) -> Option<i64> {
     let mut v = 0;
-    for &b in s.get(at..at + n)? {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + i64::from(b - b'0');
+    let mut bad = false;
+    for &b in &s[at..at + n] {
+        let d = b.wrapping_sub(b'0');
+        bad |= d > 9;
+        v = v * 10 + i64::from(d);
     }
-    Some(v)
+    (!bad).then_some(v)
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {

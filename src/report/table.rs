@@ -43,7 +43,7 @@ fn series_block(out: &mut String, s: &SeriesReport) {
         "\n{} {{{}}}  objective {}%  window {}  budget left {budget}",
         s.name,
         labels.join(", "),
-        s.objective * 100.0,
+        percent(s.objective),
         s.window
     );
     let _ = writeln!(
@@ -75,5 +75,21 @@ fn series_block(out: &mut String, s: &SeriesReport) {
             q[2],
             q[3]
         );
+    }
+}
+
+/// `0.99999` → `99.999`: the percent without the noise of multiplying a binary fraction.
+fn percent(fraction: f64) -> String {
+    let text = format!("{:.6}", fraction * 100.0);
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn percent_has_no_float_noise() {
+        assert_eq!(super::percent(0.99999), "99.999");
+        assert_eq!(super::percent(0.9993), "99.93");
+        assert_eq!(super::percent(0.99), "99");
     }
 }

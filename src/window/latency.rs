@@ -98,7 +98,7 @@ impl LatencyRing {
 /// incremented in place; new ones are collected, then placed by a single shift from the
 /// back. A pane is scanned sequentially once per batch instead of searched per bucket.
 fn merge(entries: &mut Vec<u32>, buckets: &[u16]) {
-    let mut inserts: [(usize, u32); 16] = [(0, 0); 16];
+    let mut inserts: [(usize, u32); 64] = [(0, 0); 64];
     let mut n_inserts = 0;
     let mut i = 0;
     let mut j = 0;

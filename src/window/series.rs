@@ -16,12 +16,12 @@ use super::{LADDER_MS, Layout, PaneClock};
 /// Most counters a stage holds: the total and three good counts. Wider populations write
 /// to their rings directly.
 pub const STAGE_WIDTH: usize = 4;
-const STAGE_BUCKETS: usize = 16;
+const STAGE_BUCKETS: usize = 48;
 
 /// The pane a series is filling: at the finest step of its layout, so it maps into exactly
 /// one pane of every ring.
 #[derive(Clone, Debug)]
-#[repr(align(64))]
+#[repr(align(128))]
 pub struct Stage {
     pane: i64,
     counts: [u32; STAGE_WIDTH],
