@@ -124,10 +124,10 @@ impl Generator {
             200
         };
         let operator = OPERATORS[self.rng.below(OPERATORS.len())];
-        let trace = self.rng.next_u64();
+        let (trace, span) = (self.rng.next_u64(), self.rng.next_u64() as u32);
         let _ = write!(
             out,
-            r#"{{"timestamp":"{}","service":"{}","route":"{}","status":{status},"latency_ms":{:.3},"operator":"{operator}","trace_id":"{trace:016x}"}}"#,
+            r#"{{"timestamp":"{}","service":"{}","route":"{}","status":{status},"latency_ms":{:.3},"operator":"{operator}","trace_id":"{trace:016x}{span:08x}"}}"#,
             format_rfc3339_millis(ts_ms),
             self.services[s],
             route.name,
@@ -163,7 +163,7 @@ mod tests {
             total += buf.len();
         }
         let mean = total / 1000;
-        assert!((170..=200).contains(&mean), "mean event size {mean}");
+        assert!((180..=190).contains(&mean), "mean event size {mean}");
     }
 
     #[test]
