@@ -6,13 +6,17 @@
 //! pair, therefore cost one series update per event, not two.
 //!
 //! Which series an event belongs to depends only on its service, route and labels, so the
-//! answer is cached per distinct combination (a stream): one hash lookup per event, and
-//! the SLO matching runs once per stream. The cache and the series tables grow with the
-//! cardinality of the input; bounding them is the job of the cardinality limits.
+//! answer is cached per distinct combination (a stream), under an encoding of those fields
+//! (the stream key): one hash lookup per event, and the SLO matching runs once per stream.
+//! Keys are written into the caller's buffer, so that a batch of events can be looked up
+//! together. The cache and the series tables grow with the cardinality of the input;
+//! bounding them is the job of the cardinality limits.
 
-use hashbrown::HashMap;
+use std::hash::BuildHasher;
 
-use crate::config::{Config, Field, Indicator, ServiceMatch, Span};
+use hashbrown::{HashMap, HashTable};
+
+use crate::config::{Config, Field, Indicator, MAX_LABELS, ServiceMatch, Span};
 use crate::decode::Event;
 use crate::window::Layout;
 
@@ -44,7 +48,7 @@ impl Population {
         mask
     }
 
-    fn matches(&self, event: &Event) -> bool {
+    fn matches(&self, event: &Fields) -> bool {
         if let ServiceMatch::Exact(service) = &self.service
             && service != event.service
         {
@@ -55,14 +59,31 @@ impl Population {
             .all(|(field, want)| value(event, *field) == Some(want.as_str()))
     }
 
-    fn series_key(&self, event: &Event) -> Box<[Box<str>]> {
+    fn series_key(&self, event: &Fields) -> Box<[Box<str>]> {
         let service = matches!(self.service, ServiceMatch::Any).then_some(event.service);
         let grouped = self.group_by.iter().map(|f| value(event, *f).unwrap_or(""));
         service.into_iter().chain(grouped).map(Box::from).collect()
     }
 }
 
-fn value<'a>(event: &Event<'a>, field: Field) -> Option<&'a str> {
+/// The fields of an event that decide its series.
+pub struct Fields<'a> {
+    pub service: &'a str,
+    pub route: Option<&'a str>,
+    pub labels: [Option<&'a str>; MAX_LABELS],
+}
+
+impl<'a> Fields<'a> {
+    pub fn of(event: &Event<'a>) -> Fields<'a> {
+        Fields {
+            service: event.service,
+            route: event.route,
+            labels: event.labels,
+        }
+    }
+}
+
+fn value<'a>(event: &Fields<'a>, field: Field) -> Option<&'a str> {
     match field {
         Field::Route => event.route,
         Field::Label(i) => event.labels[i],
@@ -81,9 +102,17 @@ pub struct Classifier {
     /// Per population: label values → series index, and the reverse.
     series_index: Vec<HashMap<Box<[Box<str>]>, u32>>,
     series_labels: Vec<Vec<Box<[Box<str>]>>>,
-    streams: HashMap<Vec<u8>, Box<[SeriesRef]>>,
+    /// Stream key → index into `streams`.
+    table: HashTable<u32>,
+    streams: Vec<Stream>,
+    hasher: foldhash::fast::RandomState,
     n_labels: usize,
-    key: Vec<u8>,
+}
+
+struct Stream {
+    hash: u64,
+    key: Box<[u8]>,
+    targets: Box<[SeriesRef]>,
 }
 
 impl Classifier {
@@ -127,9 +156,10 @@ impl Classifier {
             populations,
             series_index: (0..n).map(|_| HashMap::new()).collect(),
             series_labels: vec![Vec::new(); n],
-            streams: HashMap::new(),
+            table: HashTable::new(),
+            streams: Vec::new(),
+            hasher: foldhash::fast::RandomState::default(),
             n_labels: config.events.labels.len(),
-            key: Vec::with_capacity(256),
         }
     }
 
@@ -142,26 +172,54 @@ impl Classifier {
         &self.series_labels[population]
     }
 
-    /// The series an event counts in, with the populations they refer to. New series get
-    /// the next index of their population.
+    /// Appends the stream key of `event` to `out` and returns its hash.
     #[inline]
-    pub fn targets(&mut self, event: &Event) -> (&[Population], &[SeriesRef]) {
-        self.key.clear();
-        push_part(&mut self.key, Some(event.service));
-        push_part(&mut self.key, event.route);
+    pub fn stream_key(&self, event: &Event, out: &mut Vec<u8>) -> u64 {
+        let start = out.len();
+        push_part(out, Some(event.service));
+        push_part(out, event.route);
         for label in &event.labels[..self.n_labels] {
-            push_part(&mut self.key, *label);
+            push_part(out, *label);
         }
-        let (populations, index, labels) = (
+        self.hasher.hash_one(&out[start..])
+    }
+
+    /// The stream of a key, created (and matched against every SLO) on first sight.
+    #[inline]
+    pub fn stream(&mut self, hash: u64, key: &[u8]) -> u32 {
+        let streams = &self.streams;
+        if let Some(&i) = self.table.find(hash, |&i| *streams[i as usize].key == *key) {
+            return i;
+        }
+        self.new_stream(hash, key)
+    }
+
+    #[cold]
+    fn new_stream(&mut self, hash: u64, key: &[u8]) -> u32 {
+        let fields = decode_key(key, self.n_labels);
+        let targets = resolve(
             &self.populations,
             &mut self.series_index,
             &mut self.series_labels,
+            &fields,
         );
-        let refs = self
-            .streams
-            .entry_ref(self.key.as_slice())
-            .or_insert_with(|| resolve(populations, index, labels, event));
-        (populations, refs)
+        let i = self.streams.len() as u32;
+        self.streams.push(Stream {
+            hash,
+            key: key.into(),
+            targets,
+        });
+        let streams = &self.streams;
+        self.table
+            .insert_unique(hash, i, |&j| streams[j as usize].hash);
+        i
+    }
+
+    /// The series a stream's events count in. New series get the next index of their
+    /// population, in the order their first event arrives.
+    #[inline]
+    pub fn targets(&self, stream: u32) -> &[SeriesRef] {
+        &self.streams[stream as usize].targets
     }
 }
 
@@ -171,7 +229,7 @@ fn resolve(
     populations: &[Population],
     index: &mut [HashMap<Box<[Box<str>]>, u32>],
     labels: &mut [Vec<Box<[Box<str>]>>],
-    event: &Event,
+    event: &Fields,
 ) -> Box<[SeriesRef]> {
     let mut refs = Vec::new();
     for (p, population) in populations.iter().enumerate() {
@@ -206,6 +264,34 @@ fn push_part(key: &mut Vec<u8>, part: Option<&str>) {
     }
 }
 
+/// The fields back from a key written by [`push_part`] from valid strings.
+fn decode_key(key: &[u8], n_labels: usize) -> Fields<'_> {
+    let mut rest = key;
+    let mut next = || -> Option<&str> {
+        let (&present, tail) = rest.split_first()?;
+        if present == 0 {
+            rest = tail;
+            return None;
+        }
+        let (len, tail) = tail.split_at(4);
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let (text, tail) = tail.split_at(len);
+        rest = tail;
+        Some(std::str::from_utf8(text).expect("keys are written from strings"))
+    };
+    let service = next().unwrap_or_default();
+    let route = next();
+    let mut labels = [None; MAX_LABELS];
+    for label in labels.iter_mut().take(n_labels) {
+        *label = next();
+    }
+    Fields {
+        service,
+        route,
+        labels,
+    }
+}
+
 fn label_names(config: &Config, service: &ServiceMatch, group_by: &[Field]) -> Vec<String> {
     let service = matches!(service, ServiceMatch::Any).then(|| "service".to_owned());
     let grouped = group_by.iter().map(|f| match f {
@@ -230,6 +316,13 @@ slos:
   - { name: pay, service: checkout, selector: { route: "POST /pay" }, indicator: { type: availability }, objective: 99, window: 7d }
   - { name: fleet, service: "*", group_by: [operator], indicator: { type: availability }, objective: 99.5, window: 30d }
 "#;
+
+    fn targets(c: &mut Classifier, event: &Event) -> Vec<SeriesRef> {
+        let mut key = Vec::new();
+        let hash = c.stream_key(event, &mut key);
+        let stream = c.stream(hash, &key);
+        c.targets(stream).to_vec()
+    }
 
     fn event<'a>(service: &'a str, route: Option<&'a str>, op: Option<&'a str>) -> Event<'a> {
         let mut labels = [None; MAX_LABELS];
@@ -259,15 +352,9 @@ slos:
     fn events_reach_every_matching_series_once() {
         let config = crate::config::parse(CONFIG, Path::new("t.yaml")).unwrap();
         let mut c = Classifier::new(&config);
-        let pay = c
-            .targets(&event("checkout", Some("POST /pay"), Some("eu")))
-            .1
-            .to_vec();
+        let pay = targets(&mut c, &event("checkout", Some("POST /pay"), Some("eu")));
         assert_eq!(pay.len(), 3);
-        let cart = c
-            .targets(&event("checkout", Some("GET /cart"), None))
-            .1
-            .to_vec();
+        let cart = targets(&mut c, &event("checkout", Some("GET /cart"), None));
         assert_eq!(
             cart,
             [
@@ -281,13 +368,10 @@ slos:
                 }
             ]
         );
-        let again = c
-            .targets(&event("checkout", Some("POST /pay"), Some("eu")))
-            .1
-            .to_vec();
+        let again = targets(&mut c, &event("checkout", Some("POST /pay"), Some("eu")));
         assert_eq!(again, pay);
         assert_eq!(
-            c.targets(&event("search", None, Some("eu"))).1.to_vec(),
+            targets(&mut c, &event("search", None, Some("eu"))),
             [SeriesRef {
                 population: 2,
                 series: 2

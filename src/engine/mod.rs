@@ -4,15 +4,20 @@
 //! the state of every series. No I/O, clock, lock or runtime: `replay` drives it from a
 //! file, the Kafka source from partitions, and tests directly.
 //!
-//! Per event it does one decode, one stream lookup, and per series one pane update per
-//! resolution, with no allocation once a stream is known; counts are plain fields.
+//! Per event it does one decode, one stream lookup, and per series one update of the pane
+//! it is filling, with no allocation once a stream is known; counts are plain fields.
+//! Events go through in small batches ([`batch`]) so that their memory accesses overlap.
+
+mod batch;
+
+use batch::{Batch, Newest};
 
 use crate::classify::Classifier;
 use crate::config::{Config, Slo, Span};
 use crate::decode::timestamp::format_rfc3339;
-use crate::decode::{Decoder, Event, Invalid};
+use crate::decode::{Decoder, Invalid};
 use crate::report::{self, EventCounts, Report, SeriesReport, WindowReport};
-use crate::window::latency::{self, Accumulator};
+use crate::window::latency::Accumulator;
 use crate::window::{LADDER_MS, Layout, MAX_LATENCY_WINDOW, PaneClock, Series, Stage, pane_range};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -33,9 +38,9 @@ pub enum EvalError {
 /// The state of one population's series. Stages sit in their own dense array: the hot
 /// path touches only them (see `window::series`).
 #[derive(Default)]
-struct SeriesStore {
-    stages: Vec<Stage>,
-    series: Vec<Series>,
+pub(crate) struct SeriesStore {
+    pub(crate) stages: Vec<Stage>,
+    pub(crate) series: Vec<Series>,
 }
 
 pub struct Engine {
@@ -50,6 +55,7 @@ pub struct Engine {
     /// Ladder step and panes of the ring that holds the most history.
     retention: (usize, u32),
     newest: Option<Newest>,
+    batch: Batch,
 }
 
 impl Engine {
@@ -75,6 +81,7 @@ impl Engine {
             horizon_ms: None,
             retention,
             newest: None,
+            batch: Batch::default(),
         }
     }
 
@@ -94,35 +101,8 @@ impl Engine {
     }
 
     /// Reads one event.
-    #[inline]
     pub fn ingest(&mut self, payload: &[u8]) {
-        let Engine {
-            decoder,
-            classifier,
-            series,
-            counts,
-            horizon_ms,
-            retention,
-            newest,
-            ..
-        } = self;
-        counts.read += 1;
-        match decoder.decode(payload) {
-            Ok(event) => {
-                counts.valid += 1;
-                if horizon_ms.is_none_or(|h| event.timestamp_ms < h) {
-                    let parts = Parts {
-                        classifier,
-                        series,
-                        counts,
-                        retention: *retention,
-                        newest,
-                    };
-                    aggregate(parts, &event);
-                }
-            }
-            Err(reason) => counts.count_invalid(reason),
-        }
+        self.ingest_all([payload]);
     }
 
     /// Counts an event refused before decoding (by the reader, e.g. `too_large`).
@@ -275,64 +255,4 @@ fn percentiles(
     }
     acc.clear();
     out
-}
-
-/// The newest event aggregated: its time, and its pane on the retention ring.
-#[derive(Clone, Copy)]
-struct Newest {
-    ms: i64,
-    pane: i64,
-}
-
-/// The mutable parts [`aggregate`] needs, borrowed apart from the decoder that holds the
-/// event's strings.
-struct Parts<'a> {
-    classifier: &'a mut Classifier,
-    series: &'a mut [SeriesStore],
-    counts: &'a mut EventCounts,
-    retention: (usize, u32),
-    newest: &'a mut Option<Newest>,
-}
-
-#[inline]
-fn aggregate(parts: Parts<'_>, event: &Event) {
-    let clock = PaneClock::at(event.timestamp_ms);
-    let (step, len) = parts.retention;
-    let pane = clock.pane[step];
-    match parts.newest {
-        // Older than the longest ring holds, behind the newest event: no window of any
-        // SLO can count it any more.
-        Some(n) if pane <= n.pane - i64::from(len) => {
-            parts.counts.too_old += 1;
-            return;
-        }
-        Some(n) if n.ms >= event.timestamp_ms => {}
-        _ => {
-            *parts.newest = Some(Newest {
-                ms: event.timestamp_ms,
-                pane,
-            })
-        }
-    }
-    let bucket = latency::bucket_of(event.latency_ms);
-    let (populations, refs) = parts.classifier.targets(event);
-    for r in refs {
-        let population = &populations[r.population as usize];
-        let layout = &population.layout;
-        let store = &mut parts.series[r.population as usize];
-        let i = r.series as usize;
-        if i == store.series.len() {
-            store.series.push(Series::new(layout));
-            store.stages.push(Stage::default());
-        }
-        let good = population.good_mask(event.status, event.latency_ms);
-        Series::record(
-            &mut store.stages[i],
-            &mut store.series[i],
-            layout,
-            &clock,
-            good,
-            bucket,
-        );
-    }
 }
