@@ -1,7 +1,10 @@
 //! Window state per series, measured on realistic traffic (docs/performance.md):
 //! - counters of every default window plus 30d: at most 12 KB per SLO series;
 //! - with the percentile panes of the windows up to 1 h, at 1 request per second per
-//!   series over more than an hour: at most 64 KB per series.
+//!   series over more than an hour: at most 64 KB per series;
+//! - at 10 requests per second per series, 64 KB is the target but not yet met: the
+//!   1-minute percentile panes fill with distinct buckets. This asserts the bound that
+//!   holds today, so that it can only get better (docs/performance.md).
 
 use std::path::Path;
 
@@ -13,12 +16,12 @@ const BASE_MS: i64 = 1_795_262_400_000;
 
 /// Feeds `rate` events per second per series for 70 minutes of event time, so that every
 /// ring up to 1 h has wrapped, and returns (bytes per series, series).
-fn state_per_series(slos: &str, rate: i64) -> (usize, usize) {
+fn state_per_series(slos: &str, services: usize, rate: i64) -> (usize, usize) {
     let config = config::parse(slos, Path::new("memory.yaml")).expect("config");
     let mut engine = Engine::new(&config);
-    let mut traffic = Generator::numbered(5, 5, 10); // 50 (service, route) series
+    let mut traffic = Generator::numbered(5, services, 10); // 10 routes per service
     let span_ms = 70 * 60 * 1000;
-    let total = 50 * rate * span_ms / 1000;
+    let total = 10 * services as i64 * rate * span_ms / 1000;
     let mut line = Vec::new();
     for i in 0..total {
         line.clear();
@@ -37,7 +40,7 @@ windows: [2h, 6h, 1d, 3d]
 slos:
   - { name: avail, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
 "#;
-    let (bytes, series) = state_per_series(slos, 1);
+    let (bytes, series) = state_per_series(slos, 5, 1);
     assert_eq!(series, 50);
     println!("counters: {bytes} bytes per series");
     assert!(bytes <= 12 * 1024, "{bytes} bytes per series");
@@ -49,8 +52,20 @@ fn default_windows_with_percentiles_fit_in_64_kb_per_series() {
 slos:
   - { name: avail, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
 "#;
-    let (bytes, series) = state_per_series(slos, 1);
+    let (bytes, series) = state_per_series(slos, 5, 1);
     assert_eq!(series, 50);
     println!("with percentiles, 1 request/s per series: {bytes} bytes per series");
     assert!(bytes <= 64 * 1024, "{bytes} bytes per series");
+}
+
+#[test]
+fn busy_series_stay_within_todays_bound() {
+    let slos = r#"
+slos:
+  - { name: avail, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
+"#;
+    let (bytes, series) = state_per_series(slos, 1, 10);
+    assert_eq!(series, 10);
+    println!("with percentiles, 10 requests/s per series: {bytes} bytes per series");
+    assert!(bytes <= 128 * 1024, "{bytes} bytes per series");
 }

@@ -4,10 +4,11 @@
 //! Why a stage: a series' rings span several kilobytes, and an event written straight to
 //! them touches one cache line per ring. With thousands of series in random order each of
 //! those is a cache miss, and misses, not instructions, bound the hot path. The stage
-//! holds the current pane's counts and latest latency buckets in one aligned cache line;
-//! in-order events touch only it, and the rings are written when the series moves to a
-//! newer pane or the bucket buffer fills. Late events (older than the staged pane) go to
-//! the rings directly. Reads add the stage to the rings, so the split is invisible.
+//! holds the counts of the pane the series is filling, and of the one before it (events
+//! around a pane boundary arrive a little out of order), and the latest latency buckets,
+//! in one aligned 128-byte block. Those events touch only the stage; the rings are written
+//! when the series moves on by a pane or the bucket buffer fills. Older events go to the
+//! rings directly. Reads add the stage to the rings, so the split is invisible.
 
 use super::latency::{Accumulator, LatencyRing};
 use super::ring::CounterRings;
@@ -16,15 +17,18 @@ use super::{LADDER_MS, Layout, PaneClock};
 /// Most counters a stage holds: the total and three good counts. Wider populations write
 /// to their rings directly.
 pub const STAGE_WIDTH: usize = 4;
-const STAGE_BUCKETS: usize = 48;
+const STAGE_BUCKETS: usize = 40;
+/// Set on a staged bucket of the previous pane (buckets use 12 bits).
+const PREVIOUS: u16 = 1 << 15;
 
-/// The pane a series is filling: at the finest step of its layout, so it maps into exactly
-/// one pane of every ring.
+/// The panes a series is filling: `pane` and `pane - 1`, at the finest step of its layout,
+/// so that each maps into exactly one pane of every ring.
 #[derive(Clone, Debug)]
 #[repr(align(128))]
 pub struct Stage {
     pane: i64,
     counts: [u32; STAGE_WIDTH],
+    previous: [u32; STAGE_WIDTH],
     buckets: [u16; STAGE_BUCKETS],
     n_buckets: u8,
 }
@@ -42,6 +46,7 @@ impl Default for Stage {
         Stage {
             pane: i64::MIN,
             counts: [0; STAGE_WIDTH],
+            previous: [0; STAGE_WIDTH],
             buckets: [0; STAGE_BUCKETS],
             n_buckets: 0,
         }
@@ -73,37 +78,58 @@ impl Series {
         bucket: u32,
     ) {
         let pane = clock.pane[layout.stage_step];
-        if layout.width > STAGE_WIDTH || pane < stage.pane {
+        let staged = stage.pane != i64::MIN;
+        if layout.width > STAGE_WIDTH || (staged && pane < stage.pane - 1) {
             series.counters.record(layout, clock, good);
             if let (Some(ring), Some(tier)) = (&mut series.latency, &layout.latency) {
                 ring.record(tier, clock, bucket);
             }
             return;
         }
-        if pane > stage.pane || stage.counts[0] == u32::MAX {
-            series.drain(stage, layout);
+        if pane > stage.pane {
+            if staged && pane == stage.pane + 1 {
+                series.drain_previous(stage, layout);
+                stage.previous = stage.counts;
+                stage.counts = [0; STAGE_WIDTH];
+                stage.buckets[..usize::from(stage.n_buckets)]
+                    .iter_mut()
+                    .for_each(|b| *b |= PREVIOUS);
+            } else {
+                series.drain(stage, layout);
+            }
             stage.pane = pane;
         }
-        stage.counts[0] += 1;
+        let (counts, flag) = if pane == stage.pane {
+            (&mut stage.counts, 0)
+        } else {
+            (&mut stage.previous, PREVIOUS)
+        };
+        if counts[0] == u32::MAX {
+            // Never in practice (4 billion events in one pane of one series), but exact.
+            series.drain(stage, layout);
+            return Series::record(stage, series, layout, clock, good, bucket);
+        }
+        counts[0] += 1;
         let mut bits = good;
         while bits != 0 {
-            stage.counts[1 + bits.trailing_zeros() as usize] += 1;
+            counts[1 + bits.trailing_zeros() as usize] += 1;
             bits &= bits - 1;
         }
         if layout.latency.is_some() {
             if usize::from(stage.n_buckets) == STAGE_BUCKETS {
                 series.drain_buckets(stage, layout);
             }
-            stage.buckets[usize::from(stage.n_buckets)] = bucket as u16;
+            stage.buckets[usize::from(stage.n_buckets)] = bucket as u16 | flag;
             stage.n_buckets += 1;
         }
     }
 
-    /// Moves everything staged into the rings.
+    /// Moves everything staged into the rings; the stage keeps its pane, now empty.
     fn drain(&mut self, stage: &mut Stage, layout: &Layout) {
         if stage.pane == i64::MIN {
             return;
         }
+        self.drain_previous(stage, layout);
         let clock = stage_clock(stage.pane, layout.stage_step);
         self.counters
             .add(layout, &clock, &stage.counts[..layout.width]);
@@ -111,12 +137,35 @@ impl Series {
         self.drain_buckets(stage, layout);
     }
 
+    /// Moves the previous pane's counts and buckets into the rings.
+    fn drain_previous(&mut self, stage: &mut Stage, layout: &Layout) {
+        if stage.previous[0] > 0 {
+            let clock = stage_clock(stage.pane - 1, layout.stage_step);
+            self.counters
+                .add(layout, &clock, &stage.previous[..layout.width]);
+            stage.previous = [0; STAGE_WIDTH];
+        }
+        let n = usize::from(stage.n_buckets);
+        if stage.buckets[..n].iter().any(|b| b & PREVIOUS != 0) {
+            self.drain_buckets(stage, layout);
+        }
+    }
+
+    /// Moves the staged latency buckets of both panes into the latency ring.
     fn drain_buckets(&mut self, stage: &mut Stage, layout: &Layout) {
         if let (Some(ring), Some(tier)) = (&mut self.latency, &layout.latency) {
-            let clock = stage_clock(stage.pane, layout.stage_step);
             let buckets = &mut stage.buckets[..usize::from(stage.n_buckets)];
+            // Sorting puts the current pane's buckets first, then the previous pane's.
             buckets.sort_unstable();
-            ring.record_sorted(tier, &clock, buckets);
+            let split = buckets.partition_point(|b| b & PREVIOUS == 0);
+            let (current, previous) = buckets.split_at_mut(split);
+            previous.iter_mut().for_each(|b| *b &= !PREVIOUS);
+            ring.record_sorted(tier, &stage_clock(stage.pane, layout.stage_step), current);
+            ring.record_sorted(
+                tier,
+                &stage_clock(stage.pane - 1, layout.stage_step),
+                previous,
+            );
         }
         stage.n_buckets = 0;
     }
@@ -128,10 +177,16 @@ impl Series {
         let step = layout.tiers[t].step;
         let (lo, hi) = super::pane_range(at_ms, window, step);
         self.counters.sum(layout, t, lo, hi, out);
-        if stage.pane != i64::MIN && stage.counts[0] > 0 {
-            let pane = stage_clock(stage.pane, layout.stage_step).pane[step];
-            if (lo..hi).contains(&pane) {
-                for (o, c) in out.iter_mut().zip(&stage.counts[..layout.width]) {
+        if stage.pane == i64::MIN {
+            return;
+        }
+        for (pane, counts) in [
+            (stage.pane, &stage.counts),
+            (stage.pane - 1, &stage.previous),
+        ] {
+            let pane = stage_clock(pane, layout.stage_step).pane[step];
+            if counts[0] > 0 && (lo..hi).contains(&pane) {
+                for (o, c) in out.iter_mut().zip(&counts[..layout.width]) {
                     *o += u64::from(*c);
                 }
             }
@@ -151,12 +206,15 @@ impl Series {
             return;
         };
         ring.sum_into(tier, lo, hi, acc);
-        if stage.pane != i64::MIN {
-            let pane = stage_clock(stage.pane, layout.stage_step).pane[tier.step];
+        if stage.pane == i64::MIN {
+            return;
+        }
+        let current = stage_clock(stage.pane, layout.stage_step).pane[tier.step];
+        let previous = stage_clock(stage.pane - 1, layout.stage_step).pane[tier.step];
+        for &b in &stage.buckets[..usize::from(stage.n_buckets)] {
+            let pane = if b & PREVIOUS == 0 { current } else { previous };
             if (lo..hi).contains(&pane) {
-                for &b in &stage.buckets[..usize::from(stage.n_buckets)] {
-                    acc.add(u32::from(b), 1);
-                }
+                acc.add(u32::from(b & !PREVIOUS), 1);
             }
         }
     }
