@@ -64,15 +64,15 @@ impl LatencyRing {
 
     #[inline]
     pub fn record(&mut self, tier: &LatencyTier, clock: &PaneClock, bucket: u32) {
-        self.record_sorted(tier, clock, &[bucket as u16]);
+        self.record_sorted(tier, clock.pane[tier.step], &[bucket as u16]);
     }
 
-    /// Counts a batch of buckets of one pane; `buckets` must be sorted.
-    pub fn record_sorted(&mut self, tier: &LatencyTier, clock: &PaneClock, buckets: &[u16]) {
+    /// Counts a batch of buckets of `pane` (at the tier's step); `buckets` must be sorted.
+    pub fn record_sorted(&mut self, tier: &LatencyTier, pane: i64, buckets: &[u16]) {
         let panes = &mut self.panes;
         // Clearing keeps each pane's capacity: a ring that has warmed up stops allocating.
         let clear = |slot: u32| panes[slot as usize].clear();
-        if let Some(slot) = self.head.slot_for(clock.pane[tier.step], tier.len, clear) {
+        if let Some(slot) = self.head.slot_for(pane, tier.len, clear) {
             merge(&mut self.panes[slot as usize], buckets);
         }
     }

@@ -104,6 +104,10 @@ pub struct Layout {
     pub latency: Option<LatencyTier>,
     /// The finest step of all rings: a series stages its current pane at this step.
     pub stage_step: usize,
+    /// The tier of the finest counter ring, which takes the writes.
+    pub fine: usize,
+    /// How many fine panes are added to the coarse rings at a time.
+    pub rollup_panes: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -162,12 +166,16 @@ impl Layout {
             .map(|t| t.step)
             .chain(latency.iter().map(|l| l.step));
         let stage_step = steps.min().unwrap_or(0);
+        let fine = (0..tiers.len()).min_by_key(|&t| tiers[t].step).unwrap_or(0);
+        let rollup_panes = tiers.get(fine).map_or(1, |t| (t.len / 2).max(1));
         Layout {
             tiers,
             width,
             windows: placed,
             latency,
             stage_step,
+            fine,
+            rollup_panes,
         }
     }
 

@@ -1,6 +1,14 @@
 //! Event counters of one series: for every tier of its [`Layout`], a ring of panes of
 //! `width` u32 cells (the total, then one good count per SLO).
 //!
+//! Writes go to the finest ring only. Its closed panes are added to the coarser rings in
+//! batches, half a ring at a time ([`Layout::rollup_panes`]): consecutive fine panes fall
+//! in the same coarse pane, so a batch touches a few cache lines per coarse ring instead
+//! of one per event. That matters for the many series that see an event every few
+//! seconds, whose state is out of cache each time. Reads of a coarse ring add the fine
+//! panes not yet rolled up, so the deferral is invisible. An event older than the rolled
+//! up panes (late) goes to every ring directly.
+//!
 //! u32 cells keep a series within its memory budget (docs/performance.md); a cell that
 //! wraps records the carry in a side list, which is empty unless one series sees more
 //! than 2^32 events in one pane (over a million per second for an hour), so counts stay
@@ -13,6 +21,8 @@ pub struct CounterRings {
     cells: Box<[u32]>,
     /// `(cell, wraps)`: the cell holds `wraps * 2^32` more than it shows.
     carries: Vec<(u32, u32)>,
+    /// Fine panes from this one on are not yet in the coarse rings.
+    rolled: i64,
 }
 
 impl CounterRings {
@@ -21,11 +31,12 @@ impl CounterRings {
             heads: vec![Head::EMPTY; layout.tiers.len()].into_boxed_slice(),
             cells: vec![0; layout.cells()].into_boxed_slice(),
             carries: Vec::new(),
+            rolled: i64::MIN,
         }
     }
 
     /// Counts one event: the total, and the good count of each SLO whose bit is set in
-    /// `good`, in the pane of its time on every tier that still holds that pane.
+    /// `good`.
     pub fn record(&mut self, layout: &Layout, clock: &PaneClock, good: u32) {
         let mut counts = [0u32; 33];
         counts[0] = 1;
@@ -35,47 +46,129 @@ impl CounterRings {
         self.add(layout, clock, &counts[..layout.width]);
     }
 
-    /// Adds `counts` (`width` of them) to the pane of `clock` on every tier that still
+    /// Adds `counts` (`width` of them) to the pane of `clock`, in every ring that still
     /// holds it.
     pub fn add(&mut self, layout: &Layout, clock: &PaneClock, counts: &[u32]) {
+        let mut wide = [0u64; 33];
+        for (w, &c) in wide.iter_mut().zip(counts) {
+            *w = u64::from(c);
+        }
+        let counts = &wide[..layout.width];
+        let fine = layout.fine;
+        let tier = &layout.tiers[fine];
+        let pane = clock.pane[tier.step];
+        let head = self.heads[fine].pane;
+        let len = i64::from(tier.len);
+        let held = head == i64::MIN || pane > head - len;
+        if layout.tiers.len() == 1 || (held && pane >= self.rolled) {
+            if head != i64::MIN && pane > head {
+                let unrolled = self.rolled.max(head - len + 1);
+                // Roll up before the move would recycle panes not yet rolled up, and
+                // otherwise every half ring, so that batches stay small.
+                if pane - len + 1 > unrolled || pane - unrolled >= i64::from(layout.rollup_panes) {
+                    self.roll_up(layout, head);
+                }
+            }
+            self.add_to(layout, fine, pane, counts);
+            return;
+        }
+        if held {
+            self.add_to(layout, fine, pane, counts);
+        }
+        for t in (0..layout.tiers.len()).filter(|&t| t != fine) {
+            self.add_to(layout, t, clock.pane[layout.tiers[t].step], counts);
+        }
+    }
+
+    /// Adds `counts` to `pane` of ring `t`, if the ring still holds it.
+    fn add_to(&mut self, layout: &Layout, t: usize, pane: i64, counts: &[u64]) {
         let width = layout.width;
-        for (t, tier) in layout.tiers.iter().enumerate() {
-            let cells = &mut self.cells[tier.offset..tier.offset + tier.len as usize * width];
-            let carries = &mut self.carries;
-            let clear = |slot: u32| {
-                let at = slot as usize * width;
-                cells[at..at + width].fill(0);
-                if !carries.is_empty() {
-                    let first = (tier.offset + at) as u32;
-                    carries.retain(|&(c, _)| c < first || c >= first + width as u32);
+        let tier = &layout.tiers[t];
+        let cells = &mut self.cells[tier.offset..tier.offset + tier.len as usize * width];
+        let carries = &mut self.carries;
+        let clear = |slot: u32| {
+            let at = slot as usize * width;
+            cells[at..at + width].fill(0);
+            if !carries.is_empty() {
+                let first = (tier.offset + at) as u32;
+                carries.retain(|&(c, _)| c < first || c >= first + width as u32);
+            }
+        };
+        let Some(slot) = self.heads[t].slot_for(pane, tier.len, clear) else {
+            return;
+        };
+        let base = tier.offset + slot as usize * width;
+        for (j, &n) in counts.iter().enumerate() {
+            if n > 0 {
+                self.bump(base + j, n);
+            }
+        }
+    }
+
+    /// Adds the fine panes not yet rolled up, through `last`, to the coarse rings.
+    fn roll_up(&mut self, layout: &Layout, last: i64) {
+        let fine = &layout.tiers[layout.fine];
+        let first = self
+            .rolled
+            .max(self.heads[layout.fine].pane - i64::from(fine.len) + 1);
+        self.rolled = last + 1;
+        let width = layout.width;
+        for t in (0..layout.tiers.len()).filter(|&t| t != layout.fine) {
+            let ratio = super::LADDER_MS[layout.tiers[t].step] / super::LADDER_MS[fine.step];
+            // Consecutive fine panes share a coarse pane: sum them, write once per pane.
+            let mut sum = [0u64; 33];
+            let mut current = None;
+            for q in first..=last {
+                let coarse = q.div_euclid(ratio);
+                if current.is_some_and(|c| c != coarse) {
+                    self.add_to(layout, t, current.unwrap_or_default(), &sum[..width]);
+                    sum = [0u64; 33];
                 }
-            };
-            let Some(slot) = self.heads[t].slot_for(clock.pane[tier.step], tier.len, clear) else {
-                continue;
-            };
-            let base = tier.offset + slot as usize * width;
-            for (j, &n) in counts.iter().enumerate() {
-                if n > 0 {
-                    self.bump(base + j, n);
-                }
+                current = Some(coarse);
+                self.fine_pane(layout, q, &mut sum[..width]);
+            }
+            if let Some(coarse) = current.filter(|_| sum[0] > 0) {
+                self.add_to(layout, t, coarse, &sum[..width]);
+            }
+        }
+    }
+
+    /// Adds the cells of fine pane `q` (with carries) into `out`, if the ring holds it.
+    fn fine_pane(&self, layout: &Layout, q: i64, out: &mut [u64]) {
+        let tier = &layout.tiers[layout.fine];
+        if let Some((_, slot)) = self.heads[layout.fine].held(q, q + 1, tier.len).next() {
+            self.slot_values(tier.offset + slot as usize * layout.width, out);
+        }
+    }
+
+    fn slot_values(&self, base: usize, out: &mut [u64]) {
+        let width = out.len();
+        for (o, &c) in out.iter_mut().zip(&self.cells[base..base + width]) {
+            *o += u64::from(c);
+        }
+        for &(cell, wraps) in &self.carries {
+            let cell = cell as usize;
+            if (base..base + width).contains(&cell) {
+                out[cell - base] += u64::from(wraps) << 32;
             }
         }
     }
 
     #[inline]
-    fn bump(&mut self, cell: usize, n: u32) {
-        let (v, wrapped) = self.cells[cell].overflowing_add(n);
+    fn bump(&mut self, cell: usize, n: u64) {
+        let (v, wrapped) = self.cells[cell].overflowing_add(n as u32);
         self.cells[cell] = v;
-        if wrapped {
-            self.carry(cell as u32);
+        let wraps = (n >> 32) as u32 + u32::from(wrapped);
+        if wraps > 0 {
+            self.carry(cell as u32, wraps);
         }
     }
 
     #[cold]
-    fn carry(&mut self, cell: u32) {
+    fn carry(&mut self, cell: u32, n: u32) {
         match self.carries.iter_mut().find(|(c, _)| *c == cell) {
-            Some((_, wraps)) => *wraps += 1,
-            None => self.carries.push((cell, 1)),
+            Some((_, wraps)) => *wraps += n,
+            None => self.carries.push((cell, n)),
         }
     }
 
@@ -83,17 +176,20 @@ impl CounterRings {
     pub fn sum(&self, layout: &Layout, t: usize, lo: i64, hi: i64, out: &mut [u64]) {
         let tier = &layout.tiers[t];
         let width = layout.width;
-        let head = self.heads[t];
-        for (_, slot) in head.held(lo, hi, tier.len) {
-            let base = tier.offset + slot as usize * width;
-            for (o, &c) in out.iter_mut().zip(&self.cells[base..base + width]) {
-                *o += u64::from(c);
-            }
-            for &(cell, wraps) in &self.carries {
-                let cell = cell as usize;
-                if (base..base + width).contains(&cell) {
-                    out[cell - base] += u64::from(wraps) << 32;
-                }
+        for (_, slot) in self.heads[t].held(lo, hi, tier.len) {
+            self.slot_values(tier.offset + slot as usize * width, out);
+        }
+        if t == layout.fine || self.heads[layout.fine].pane == i64::MIN {
+            return;
+        }
+        // Fine panes not yet rolled up into this ring.
+        let fine = &layout.tiers[layout.fine];
+        let ratio = super::LADDER_MS[tier.step] / super::LADDER_MS[fine.step];
+        let head = self.heads[layout.fine].pane;
+        let first = self.rolled.max(head - i64::from(fine.len) + 1);
+        for q in first..=head {
+            if (lo..hi).contains(&q.div_euclid(ratio)) {
+                self.fine_pane(layout, q, out);
             }
         }
     }
@@ -163,7 +259,30 @@ mod tests {
         r.record(&l, &PaneClock::at(0), 0);
         r.record(&l, &PaneClock::at(0), 0);
         assert_eq!(sum(&r, &l, 0, 0, 1)[0], (1u64 << 32) + 1);
-        r.record(&l, &PaneClock::at(600_000), 0); // recycles the pane and its carry
-        assert!(r.carries.is_empty());
+        // Recycling the fine pane moves its count, carry included, to the coarse ring.
+        r.record(&l, &PaneClock::at(600_000), 0);
+        assert_eq!(sum(&r, &l, 0, 0, 1)[0], 0);
+        assert_eq!(sum(&r, &l, 1, 0, 1)[0], (1u64 << 32) + 1);
+    }
+
+    #[test]
+    fn coarse_rings_see_fine_panes_before_and_after_rollup() {
+        let l = layout();
+        let mut r = CounterRings::new(&l);
+        let mut want = 0;
+        // One event every 7 s for 40 minutes: rollups happen every half fine ring.
+        for i in 0..(40 * 60 / 7) {
+            r.record(&l, &PaneClock::at(i * 7_000), 1);
+            want += 1;
+            let hi = (i * 7_000) / 60_000 + 1;
+            assert_eq!(
+                sum(&r, &l, 1, hi - 60, hi)[..2],
+                [want, want],
+                "after event {i}"
+            );
+        }
+        // A late event, older than what has been rolled up, reaches the coarse ring too.
+        r.record(&l, &PaneClock::at(60_000), 0);
+        assert_eq!(sum(&r, &l, 1, 0, 60)[0], want + 1);
     }
 }

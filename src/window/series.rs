@@ -5,8 +5,8 @@
 //! them touches one cache line per ring. With thousands of series in random order each of
 //! those is a cache miss, and misses, not instructions, bound the hot path. The stage
 //! holds the counts of the pane the series is filling, and of the one before it (events
-//! around a pane boundary arrive a little out of order), and the latest latency buckets,
-//! in one aligned 128-byte block. Those events touch only the stage; the rings are written
+//! around a pane boundary arrive a little out of order), and the latest latency buckets of
+//! its current latency pane, in one aligned 128-byte block. Those events touch only the stage; the rings are written
 //! when the series moves on by a pane or the bucket buffer fills. Older events go to the
 //! rings directly. Reads add the stage to the rings, so the split is invisible.
 
@@ -17,18 +17,18 @@ use super::{LADDER_MS, Layout, PaneClock};
 /// Most counters a stage holds: the total and three good counts. Wider populations write
 /// to their rings directly.
 pub const STAGE_WIDTH: usize = 4;
-const STAGE_BUCKETS: usize = 40;
-/// Set on a staged bucket of the previous pane (buckets use 12 bits).
-const PREVIOUS: u16 = 1 << 15;
+const STAGE_BUCKETS: usize = 36;
 
 /// The panes a series is filling: `pane` and `pane - 1`, at the finest step of its layout,
-/// so that each maps into exactly one pane of every ring.
+/// so that each maps into exactly one pane of every ring; and the latency buckets of its
+/// latency pane `latency_pane` (a minute, usually), which spans many counter panes.
 #[derive(Clone, Debug)]
 #[repr(align(128))]
 pub struct Stage {
     pane: i64,
     counts: [u32; STAGE_WIDTH],
     previous: [u32; STAGE_WIDTH],
+    latency_pane: i64,
     buckets: [u16; STAGE_BUCKETS],
     n_buckets: u8,
 }
@@ -47,6 +47,7 @@ impl Default for Stage {
             pane: i64::MIN,
             counts: [0; STAGE_WIDTH],
             previous: [0; STAGE_WIDTH],
+            latency_pane: i64::MIN,
             buckets: [0; STAGE_BUCKETS],
             n_buckets: 0,
         }
@@ -91,18 +92,15 @@ impl Series {
                 series.drain_previous(stage, layout);
                 stage.previous = stage.counts;
                 stage.counts = [0; STAGE_WIDTH];
-                stage.buckets[..usize::from(stage.n_buckets)]
-                    .iter_mut()
-                    .for_each(|b| *b |= PREVIOUS);
             } else {
                 series.drain(stage, layout);
             }
             stage.pane = pane;
         }
-        let (counts, flag) = if pane == stage.pane {
-            (&mut stage.counts, 0)
+        let counts = if pane == stage.pane {
+            &mut stage.counts
         } else {
-            (&mut stage.previous, PREVIOUS)
+            &mut stage.previous
         };
         if counts[0] == u32::MAX {
             // Never in practice (4 billion events in one pane of one series), but exact.
@@ -115,11 +113,14 @@ impl Series {
             counts[1 + bits.trailing_zeros() as usize] += 1;
             bits &= bits - 1;
         }
-        if layout.latency.is_some() {
-            if usize::from(stage.n_buckets) == STAGE_BUCKETS {
+        if let Some(tier) = &layout.latency {
+            let latency_pane = clock.pane[tier.step];
+            let n = usize::from(stage.n_buckets);
+            if n == STAGE_BUCKETS || (n > 0 && latency_pane != stage.latency_pane) {
                 series.drain_buckets(stage, layout);
             }
-            stage.buckets[usize::from(stage.n_buckets)] = bucket as u16 | flag;
+            stage.latency_pane = latency_pane;
+            stage.buckets[usize::from(stage.n_buckets)] = bucket as u16;
             stage.n_buckets += 1;
         }
     }
@@ -137,7 +138,7 @@ impl Series {
         self.drain_buckets(stage, layout);
     }
 
-    /// Moves the previous pane's counts and buckets into the rings.
+    /// Moves the previous pane's counts into the rings.
     fn drain_previous(&mut self, stage: &mut Stage, layout: &Layout) {
         if stage.previous[0] > 0 {
             let clock = stage_clock(stage.pane - 1, layout.stage_step);
@@ -145,27 +146,14 @@ impl Series {
                 .add(layout, &clock, &stage.previous[..layout.width]);
             stage.previous = [0; STAGE_WIDTH];
         }
-        let n = usize::from(stage.n_buckets);
-        if stage.buckets[..n].iter().any(|b| b & PREVIOUS != 0) {
-            self.drain_buckets(stage, layout);
-        }
     }
 
-    /// Moves the staged latency buckets of both panes into the latency ring.
+    /// Moves the staged latency buckets into the latency ring.
     fn drain_buckets(&mut self, stage: &mut Stage, layout: &Layout) {
         if let (Some(ring), Some(tier)) = (&mut self.latency, &layout.latency) {
             let buckets = &mut stage.buckets[..usize::from(stage.n_buckets)];
-            // Sorting puts the current pane's buckets first, then the previous pane's.
             buckets.sort_unstable();
-            let split = buckets.partition_point(|b| b & PREVIOUS == 0);
-            let (current, previous) = buckets.split_at_mut(split);
-            previous.iter_mut().for_each(|b| *b &= !PREVIOUS);
-            ring.record_sorted(tier, &stage_clock(stage.pane, layout.stage_step), current);
-            ring.record_sorted(
-                tier,
-                &stage_clock(stage.pane - 1, layout.stage_step),
-                previous,
-            );
+            ring.record_sorted(tier, stage.latency_pane, buckets);
         }
         stage.n_buckets = 0;
     }
@@ -206,15 +194,9 @@ impl Series {
             return;
         };
         ring.sum_into(tier, lo, hi, acc);
-        if stage.pane == i64::MIN {
-            return;
-        }
-        let current = stage_clock(stage.pane, layout.stage_step).pane[tier.step];
-        let previous = stage_clock(stage.pane - 1, layout.stage_step).pane[tier.step];
-        for &b in &stage.buckets[..usize::from(stage.n_buckets)] {
-            let pane = if b & PREVIOUS == 0 { current } else { previous };
-            if (lo..hi).contains(&pane) {
-                acc.add(u32::from(b & !PREVIOUS), 1);
+        if (lo..hi).contains(&stage.latency_pane) {
+            for &b in &stage.buckets[..usize::from(stage.n_buckets)] {
+                acc.add(u32::from(b), 1);
             }
         }
     }
