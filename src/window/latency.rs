@@ -49,16 +49,21 @@ pub fn bucket_value(bucket: u32) -> f64 {
     }
 }
 
+/// The open (newest) pane lives in a growable buffer that is reused pane after pane; when
+/// the ring moves on, its entries are copied into an exactly sized box. Closed panes thus
+/// cost 4 bytes per entry with no spare capacity, at one allocation per pane closed.
 pub struct LatencyRing {
     head: Head,
-    panes: Box<[Vec<u32>]>,
+    open: Vec<u32>,
+    closed: Box<[Box<[u32]>]>,
 }
 
 impl LatencyRing {
     pub fn new(tier: &LatencyTier) -> LatencyRing {
         LatencyRing {
             head: Head::EMPTY,
-            panes: vec![Vec::new(); tier.len as usize].into(),
+            open: Vec::new(),
+            closed: vec![Box::default(); tier.len as usize].into(),
         }
     }
 
@@ -69,28 +74,48 @@ impl LatencyRing {
 
     /// Counts a batch of buckets of `pane` (at the tier's step); `buckets` must be sorted.
     pub fn record_sorted(&mut self, tier: &LatencyTier, pane: i64, buckets: &[u16]) {
-        let panes = &mut self.panes;
-        // Clearing keeps each pane's capacity: a ring that has warmed up stops allocating.
-        let clear = |slot: u32| panes[slot as usize].clear();
-        if let Some(slot) = self.head.slot_for(pane, tier.len, clear) {
-            merge(&mut self.panes[slot as usize], buckets);
+        if pane > self.head.pane && self.head.pane != i64::MIN {
+            // The open pane closes: keep it at its exact size.
+            let slot = self.head.slot as usize;
+            self.closed[slot] = self.open.as_slice().into();
+            self.open.clear();
+        }
+        let closed = &mut self.closed;
+        let clear = |slot: u32| closed[slot as usize] = Box::default();
+        let Some(slot) = self.head.slot_for(pane, tier.len, clear) else {
+            return;
+        };
+        if pane == self.head.pane {
+            merge(&mut self.open, buckets);
+        } else {
+            // A late batch for a closed pane: rare, so it may reallocate.
+            let mut entries = std::mem::take(&mut self.closed[slot as usize]).into_vec();
+            merge(&mut entries, buckets);
+            self.closed[slot as usize] = entries.into_boxed_slice();
         }
     }
 
-    /// Adds the panes of `[lo, hi)`, newest first, into `acc`.
+    /// Adds the panes of `[lo, hi)` into `acc`.
     pub fn sum_into(&self, tier: &LatencyTier, lo: i64, hi: i64, acc: &mut Accumulator) {
-        for (_, slot) in self.head.held(lo, hi, tier.len) {
-            for &entry in &self.panes[slot as usize] {
+        for (pane, slot) in self.head.held(lo, hi, tier.len) {
+            let entries: &[u32] = if pane == self.head.pane {
+                &self.open
+            } else {
+                &self.closed[slot as usize]
+            };
+            for &entry in entries {
                 acc.add(entry >> COUNT_BITS, u64::from(entry & COUNT_MAX));
             }
         }
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.panes
+        let closed: usize = self
+            .closed
             .iter()
-            .map(|p| size_of::<Vec<u32>>() + p.capacity() * 4)
-            .sum()
+            .map(|p| size_of::<Box<[u32]>>() + p.len() * 4)
+            .sum();
+        closed + self.open.capacity() * 4
     }
 }
 
