@@ -11,7 +11,7 @@
 //! - the series (those with at least one aggregated event) and their order, and per window
 //!   `total` and `good` exactly, with `sli`, `burn_rate` and `error_budget_remaining`
 //!   consistent with them (null iff the window is empty);
-//! - p50/p90/p99/p999 of the windows up to 1 h within 1/128 of the exact nearest-rank
+//! - p50/p90/p99/p999 of the windows up to 1 h within 0.99 % of the exact nearest-rank
 //!   value, over the window at the percentile resolution (on whole minutes, exactly the
 //!   counters' window);
 //! - `evaluate` succeeds at or after the newest aggregated event; before it, it may refuse
@@ -577,7 +577,7 @@ fn check_ratios(
 
 /// Percentiles exist for windows up to 1 h, over the panes of width `r` that start in
 /// `[ceil_r(at) - W, ceil_r(at))` (on a whole minute, the counters' window), each within
-/// 1/128 of the exact nearest-rank value.
+/// 0.99 % of the exact nearest-rank value (the contract allows 1 %).
 fn check_percentiles(
     w: &WindowReport,
     events: &[&Ev],
@@ -606,7 +606,7 @@ fn check_percentiles(
     for (&(num, den), got) in QUANTILES.iter().zip(q) {
         let exact = values[((num * n).div_ceil(den) - 1) as usize];
         prop_assert!(
-            (got - exact).abs() <= exact.abs() / 128.0 + 1e-9,
+            (got - exact).abs() <= exact.abs() * 0.0099 + 1e-9,
             "{ctx}: quantile {num}/{den} is {got}, exact {exact} (of {n} values)"
         );
     }
