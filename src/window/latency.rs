@@ -91,14 +91,15 @@ pub fn bucket_value(bucket: u32) -> f64 {
     }
 }
 
-/// The open (newest) pane lives in a growable buffer that is reused pane after pane. When
-/// the ring moves on, it is encoded into an exactly sized byte string ([`encode`]): about
-/// two bytes per non-empty bucket, which is what keeps a busy series' hour of percentiles
-/// within its memory budget. A late batch for a closed pane (rare) decodes, merges and
-/// encodes it again.
+/// The two newest panes (where late events near a pane boundary still land) live in
+/// growable buffers that are reused pane after pane. When a pane falls further behind,
+/// it is encoded into an exactly sized byte string ([`encode`]): about two bytes per
+/// non-empty bucket, which is what keeps a busy series' hour of percentiles within its
+/// memory budget. A batch for an older pane (rare) decodes, merges and encodes it again.
 pub struct LatencyRing {
     head: Head,
-    open: Vec<u32>,
+    /// The newest pane and the one before it.
+    open: [Vec<u32>; 2],
     closed: Box<[Box<[u8]>]>,
 }
 
@@ -106,7 +107,7 @@ impl LatencyRing {
     pub fn new(tier: &LatencyTier) -> LatencyRing {
         LatencyRing {
             head: Head::EMPTY,
-            open: Vec::new(),
+            open: [Vec::new(), Vec::new()],
             closed: vec![Box::default(); tier.len as usize].into(),
         }
     }
@@ -118,37 +119,53 @@ impl LatencyRing {
 
     /// Counts a batch of buckets of `pane` (at the tier's step); `buckets` must be sorted.
     pub fn record_sorted(&mut self, tier: &LatencyTier, pane: i64, buckets: &[u16]) {
-        if pane > self.head.pane && self.head.pane != i64::MIN {
-            let slot = self.head.slot as usize;
-            self.closed[slot] = encode(&self.open);
-            self.open.clear();
+        if self.head.pane != i64::MIN && pane > self.head.pane {
+            self.close(tier, pane - self.head.pane);
         }
         let closed = &mut self.closed;
         let clear = |slot: u32| closed[slot as usize] = Box::default();
         let Some(slot) = self.head.slot_for(pane, tier.len, clear) else {
             return;
         };
-        if pane == self.head.pane {
-            merge(&mut self.open, buckets);
-        } else {
-            let mut entries = Vec::new();
-            decode(&self.closed[slot as usize], |bucket, n| {
-                push_count(&mut entries, bucket, n)
-            });
-            merge(&mut entries, buckets);
-            self.closed[slot as usize] = encode(&entries);
+        match self.head.pane - pane {
+            0 => merge(&mut self.open[0], buckets),
+            1 => merge(&mut self.open[1], buckets),
+            _ => {
+                let mut entries = Vec::new();
+                decode(&self.closed[slot as usize], |b, n| {
+                    push_count(&mut entries, b, n)
+                });
+                merge(&mut entries, buckets);
+                self.closed[slot as usize] = encode(&entries);
+            }
+        }
+    }
+
+    /// Before the head moves `ahead` panes on: encodes the open panes that fall behind.
+    fn close(&mut self, tier: &LatencyTier, ahead: i64) {
+        let previous = self.head.slot_back(1, tier.len) as usize;
+        if !self.open[1].is_empty() {
+            self.closed[previous] = encode(&self.open[1]);
+            self.open[1].clear();
+        }
+        if ahead == 1 {
+            self.open.swap(0, 1);
+        } else if !self.open[0].is_empty() {
+            self.closed[self.head.slot as usize] = encode(&self.open[0]);
+            self.open[0].clear();
         }
     }
 
     /// Adds the panes of `[lo, hi)` into `acc`.
     pub fn sum_into(&self, tier: &LatencyTier, lo: i64, hi: i64, acc: &mut Accumulator) {
         for (pane, slot) in self.head.held(lo, hi, tier.len) {
-            if pane == self.head.pane {
-                for &entry in &self.open {
-                    acc.add(entry >> COUNT_BITS, u64::from(entry & COUNT_MAX));
+            match self.head.pane - pane {
+                back @ (0 | 1) => {
+                    for &entry in &self.open[back as usize] {
+                        acc.add(entry >> COUNT_BITS, u64::from(entry & COUNT_MAX));
+                    }
                 }
-            } else {
-                decode(&self.closed[slot as usize], |bucket, n| acc.add(bucket, n));
+                _ => decode(&self.closed[slot as usize], |bucket, n| acc.add(bucket, n)),
             }
         }
     }
@@ -159,7 +176,7 @@ impl LatencyRing {
             .iter()
             .map(|p| size_of::<Box<[u8]>>() + p.len())
             .sum();
-        closed + self.open.capacity() * 4
+        closed + self.open.iter().map(|o| o.capacity() * 4).sum::<usize>()
     }
 }
 

@@ -18,6 +18,8 @@ use super::{LADDER_MS, Layout, PaneClock};
 /// to their rings directly.
 pub const STAGE_WIDTH: usize = 4;
 const STAGE_BUCKETS: usize = 36;
+/// Set on a staged bucket of the latency pane before `latency_pane` (buckets use 12 bits).
+const PREVIOUS: u16 = 1 << 15;
 
 /// The panes a series is filling: `pane` and `pane - 1`, at the finest step of its layout,
 /// so that each maps into exactly one pane of every ring; and the latency buckets of its
@@ -114,13 +116,25 @@ impl Series {
             bits &= bits - 1;
         }
         if let Some(tier) = &layout.latency {
+            // Buckets of the latency pane and of the one before it, as for the counts.
             let latency_pane = clock.pane[tier.step];
             let n = usize::from(stage.n_buckets);
-            if n == STAGE_BUCKETS || (n > 0 && latency_pane != stage.latency_pane) {
+            if n == STAGE_BUCKETS || (n > 0 && latency_pane > stage.latency_pane) {
                 series.drain_buckets(stage, layout);
             }
-            stage.latency_pane = latency_pane;
-            stage.buckets[usize::from(stage.n_buckets)] = bucket as u16;
+            let flag = if n > 0 && latency_pane == stage.latency_pane - 1 {
+                PREVIOUS
+            } else if usize::from(stage.n_buckets) == 0 || latency_pane == stage.latency_pane {
+                stage.latency_pane = latency_pane;
+                0
+            } else {
+                // Older than both staged latency panes: straight to the ring.
+                if let Some(ring) = &mut series.latency {
+                    ring.record(tier, clock, bucket);
+                }
+                return;
+            };
+            stage.buckets[usize::from(stage.n_buckets)] = bucket as u16 | flag;
             stage.n_buckets += 1;
         }
     }
@@ -152,8 +166,20 @@ impl Series {
     fn drain_buckets(&mut self, stage: &mut Stage, layout: &Layout) {
         if let (Some(ring), Some(tier)) = (&mut self.latency, &layout.latency) {
             let buckets = &mut stage.buckets[..usize::from(stage.n_buckets)];
+            // Sorting puts the current pane's buckets first, then the previous pane's.
             buckets.sort_unstable();
-            ring.record_sorted(tier, stage.latency_pane, buckets);
+            let split = buckets.partition_point(|b| b & PREVIOUS == 0);
+            let (current, previous) = buckets.split_at_mut(split);
+            previous.iter_mut().for_each(|b| *b &= !PREVIOUS);
+            // The older pane first: the ring's head then moves forward only once.
+            for (pane, buckets) in [
+                (stage.latency_pane - 1, previous),
+                (stage.latency_pane, current),
+            ] {
+                if !buckets.is_empty() {
+                    ring.record_sorted(tier, pane, buckets);
+                }
+            }
         }
         stage.n_buckets = 0;
     }
@@ -194,9 +220,10 @@ impl Series {
             return;
         };
         ring.sum_into(tier, lo, hi, acc);
-        if (lo..hi).contains(&stage.latency_pane) {
-            for &b in &stage.buckets[..usize::from(stage.n_buckets)] {
-                acc.add(u32::from(b), 1);
+        for &b in &stage.buckets[..usize::from(stage.n_buckets)] {
+            let pane = stage.latency_pane - i64::from(b & PREVIOUS != 0);
+            if (lo..hi).contains(&pane) {
+                acc.add(u32::from(b & !PREVIOUS), 1);
             }
         }
     }
