@@ -191,6 +191,8 @@ impl Engine {
         })
     }
 
+    /// Every window of every SLO at `at_ms` must still be held by its rings (counters and
+    /// percentiles alike); otherwise the report would silently undercount.
     fn check_retained(&self, at_ms: i64) -> Result<(), EvalError> {
         let Some(newest) = self.newest_event_ms() else {
             return Ok(());
@@ -198,20 +200,29 @@ impl Engine {
         let clock = PaneClock::at(newest);
         for population in self.classifier.populations() {
             let layout = &population.layout;
-            for &(window, t) in &layout.windows {
-                let tier = &layout.tiers[t];
-                let (lo, _) = pane_range(at_ms, window, tier.step);
-                let oldest = clock.pane[tier.step] - i64::from(tier.len) + 1;
+            let rings = layout
+                .windows
+                .iter()
+                .map(|&(w, t)| (w, layout.tiers[t].step, layout.tiers[t].len));
+            let latency = layout.latency.iter().flat_map(|l| {
+                let short = layout
+                    .windows
+                    .iter()
+                    .filter(|(w, _)| *w <= MAX_LATENCY_WINDOW);
+                short.map(|&(w, _)| (w, l.step, l.len))
+            });
+            for (window, step, len) in rings.chain(latency) {
+                let (lo, _) = pane_range(at_ms, window, step);
+                let oldest = clock.pane[step] - i64::from(len) + 1;
                 if lo < oldest {
-                    let slo = population.slos.iter().map(|&s| &self.slos[s]);
-                    let slo = slo
-                        .clone()
+                    let mut slos = population.slos.iter().map(|&s| &self.slos[s]);
+                    let slo = slos
                         .find(|s| s.windows.contains(&window))
-                        .unwrap_or(&self.slos[population.slos[0]]);
-                    let r = LADDER_MS[tier.step];
+                        .map_or("", |s| &s.name);
+                    let r = LADDER_MS[step];
                     return Err(EvalError::NotRetained {
                         at: format_rfc3339(at_ms),
-                        slo: slo.name.clone(),
+                        slo: slo.to_owned(),
                         window,
                         from: format_rfc3339(lo * r),
                         retained: format_rfc3339(oldest * r),
