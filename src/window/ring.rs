@@ -14,7 +14,7 @@
 //! than 2^32 events in one pane (over a million per second for an hour), so counts stay
 //! exact at any rate.
 
-use super::{Head, Layout, PaneClock};
+use super::{Head, LADDER_MS, Layout, PaneClock};
 
 pub struct CounterRings {
     heads: Box<[Head]>,
@@ -105,30 +105,46 @@ impl CounterRings {
         }
     }
 
-    /// Adds the fine panes not yet rolled up, through `last`, to the coarse rings.
+    /// Adds the fine panes not yet rolled up, through `last`, to the coarse rings: one
+    /// pass over the fine panes, skipping empty ones; consecutive fine panes that share a
+    /// coarse pane are summed and written once.
     fn roll_up(&mut self, layout: &Layout, last: i64) {
         let fine = &layout.tiers[layout.fine];
-        let first = self
-            .rolled
-            .max(self.heads[layout.fine].pane - i64::from(fine.len) + 1);
+        let head = self.heads[layout.fine];
+        let first = self.rolled.max(head.pane - i64::from(fine.len) + 1);
         self.rolled = last + 1;
         let width = layout.width;
-        for t in (0..layout.tiers.len()).filter(|&t| t != layout.fine) {
-            let ratio = super::LADDER_MS[layout.tiers[t].step] / super::LADDER_MS[fine.step];
-            // Consecutive fine panes share a coarse pane: sum them, write once per pane.
-            let mut sum = [0u64; 33];
-            let mut current = None;
-            for q in first..=last {
-                let coarse = q.div_euclid(ratio);
-                if current.is_some_and(|c| c != coarse) {
-                    self.add_to(layout, t, current.unwrap_or_default(), &sum[..width]);
-                    sum = [0u64; 33];
-                }
-                current = Some(coarse);
-                self.fine_pane(layout, q, &mut sum[..width]);
+        // Per coarse tier: the coarse pane being summed, and its sums.
+        let mut pending: [(i64, [u64; 33]); LADDER_MS.len()] =
+            [(i64::MIN, [0; 33]); LADDER_MS.len()];
+        for q in first.max(head.pane - i64::from(fine.len) + 1)..=last.min(head.pane) {
+            let slot = head.slot_back((head.pane - q) as u32, fine.len);
+            let base = fine.offset + slot as usize * width;
+            if self.cells[base] == 0 && self.carries.is_empty() {
+                continue;
             }
-            if let Some(coarse) = current.filter(|_| sum[0] > 0) {
-                self.add_to(layout, t, coarse, &sum[..width]);
+            let mut values = [0u64; 33];
+            self.slot_values(base, &mut values[..width]);
+            if values[0] == 0 {
+                continue;
+            }
+            for t in (0..layout.tiers.len()).filter(|&t| t != layout.fine) {
+                let coarse = q.div_euclid(LADDER_MS[layout.tiers[t].step] / LADDER_MS[fine.step]);
+                if pending[t].0 != coarse {
+                    if pending[t].0 != i64::MIN {
+                        let (pane, sums) = pending[t];
+                        self.add_to(layout, t, pane, &sums[..width]);
+                    }
+                    pending[t] = (coarse, [0; 33]);
+                }
+                for (s, v) in pending[t].1.iter_mut().zip(&values[..width]) {
+                    *s += v;
+                }
+            }
+        }
+        for (t, (pane, sums)) in pending.iter().enumerate() {
+            if *pane != i64::MIN {
+                self.add_to(layout, t, *pane, &sums[..width]);
             }
         }
     }
@@ -184,7 +200,7 @@ impl CounterRings {
         }
         // Fine panes not yet rolled up into this ring.
         let fine = &layout.tiers[layout.fine];
-        let ratio = super::LADDER_MS[tier.step] / super::LADDER_MS[fine.step];
+        let ratio = LADDER_MS[tier.step] / LADDER_MS[fine.step];
         let head = self.heads[layout.fine].pane;
         let first = self.rolled.max(head - i64::from(fine.len) + 1);
         for q in first..=head {
