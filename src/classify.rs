@@ -73,16 +73,6 @@ pub struct Fields<'a> {
     pub labels: [Option<&'a str>; MAX_LABELS],
 }
 
-impl<'a> Fields<'a> {
-    pub fn of(event: &Event<'a>) -> Fields<'a> {
-        Fields {
-            service: event.service,
-            route: event.route,
-            labels: event.labels,
-        }
-    }
-}
-
 fn value<'a>(event: &Fields<'a>, field: Field) -> Option<&'a str> {
     match field {
         Field::Route => event.route,

@@ -48,6 +48,8 @@ const RESOURCES: [&str; 10] = [
     "items", "orders", "users", "carts", "payments", "search", "sessions", "stock", "prices",
     "reviews",
 ];
+/// Share of requests that fail with a 5xx; another 3 % get a 4xx.
+const ERROR_RATE: f64 = 0.002;
 pub const OPERATORS: [&str; 8] = [
     "eu-1", "eu-2", "eu-3", "us-1", "us-2", "us-3", "ap-1", "ap-2",
 ];
@@ -63,12 +65,10 @@ pub struct Generator {
     rng: Rng,
     services: Vec<String>,
     routes: Vec<Vec<Route>>,
-    /// Probability of a 5xx per service, which an incident may raise.
-    error_rate: Vec<f64>,
 }
 
 impl Generator {
-    /// `services` services named `svc-000`… (or the given names), each with `routes` routes.
+    /// The given services, each with `routes` routes of its own latency profile.
     pub fn new(seed: u64, services: &[String], routes: usize) -> Generator {
         let mut rng = Rng::new(seed);
         let routes = services
@@ -91,7 +91,6 @@ impl Generator {
             rng,
             services: services.to_vec(),
             routes,
-            error_rate: vec![0.002; services.len()],
         }
     }
 
@@ -101,24 +100,15 @@ impl Generator {
         Generator::new(seed, &names, routes)
     }
 
-    pub fn services(&self) -> &[String] {
-        &self.services
-    }
-
-    /// Sets the share of requests of `service` (by index) that fail with a 5xx.
-    pub fn set_error_rate(&mut self, service: usize, rate: f64) {
-        self.error_rate[service] = rate;
-    }
-
     /// Appends one event at `ts_ms`, without a newline.
     pub fn write_event(&mut self, ts_ms: i64, out: &mut Vec<u8>) {
         let s = self.rng.below(self.services.len());
         let route = &self.routes[s][self.rng.below(self.routes[s].len())];
         let latency = route.median_ms * (route.sigma * self.rng.normal()).exp();
         let roll = self.rng.unit();
-        let status = if roll < self.error_rate[s] {
+        let status = if roll < ERROR_RATE {
             [500, 502, 503, 504][self.rng.below(4)]
-        } else if roll < self.error_rate[s] + 0.03 {
+        } else if roll < ERROR_RATE + 0.03 {
             [400, 401, 404, 429][self.rng.below(4)]
         } else {
             200
