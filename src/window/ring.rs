@@ -62,7 +62,7 @@ impl CounterRings {
         let held = head == i64::MIN || pane > head - len;
         if layout.tiers.len() == 1 || (held && pane >= self.rolled) {
             if head != i64::MIN && pane > head {
-                let unrolled = self.rolled.max(head - len + 1);
+                let unrolled = self.first_unrolled(layout);
                 // Roll up before the move would recycle panes not yet rolled up, and
                 // otherwise every half ring, so that batches stay small.
                 if pane - len + 1 > unrolled || pane - unrolled >= i64::from(layout.rollup_panes) {
@@ -111,13 +111,13 @@ impl CounterRings {
     fn roll_up(&mut self, layout: &Layout, last: i64) {
         let fine = &layout.tiers[layout.fine];
         let head = self.heads[layout.fine];
-        let first = self.rolled.max(head.pane - i64::from(fine.len) + 1);
+        let first = self.first_unrolled(layout);
         self.rolled = last + 1;
         let width = layout.width;
         // Per coarse tier: the coarse pane being summed, and its sums.
         let mut pending: [(i64, [u64; 33]); LADDER_MS.len()] =
             [(i64::MIN, [0; 33]); LADDER_MS.len()];
-        for q in first.max(head.pane - i64::from(fine.len) + 1)..=last.min(head.pane) {
+        for q in first..=last.min(head.pane) {
             let slot = head.slot_back((head.pane - q) as u32, fine.len);
             let base = fine.offset + slot as usize * width;
             if self.cells[base] == 0 && self.carries.is_empty() {
@@ -129,7 +129,7 @@ impl CounterRings {
                 continue;
             }
             for t in (0..layout.tiers.len()).filter(|&t| t != layout.fine) {
-                let coarse = q.div_euclid(LADDER_MS[layout.tiers[t].step] / LADDER_MS[fine.step]);
+                let coarse = q.div_euclid(fine_per_coarse(layout, t));
                 if pending[t].0 != coarse {
                     if pending[t].0 != i64::MIN {
                         let (pane, sums) = pending[t];
@@ -149,12 +149,11 @@ impl CounterRings {
         }
     }
 
-    /// Adds the cells of fine pane `q` (with carries) into `out`, if the ring holds it.
-    fn fine_pane(&self, layout: &Layout, q: i64, out: &mut [u64]) {
-        let tier = &layout.tiers[layout.fine];
-        if let Some((_, slot)) = self.heads[layout.fine].held(q, q + 1, tier.len).next() {
-            self.slot_values(tier.offset + slot as usize * layout.width, out);
-        }
+    /// The first fine pane not yet in the coarse rings.
+    fn first_unrolled(&self, layout: &Layout) -> i64 {
+        let fine = &layout.tiers[layout.fine];
+        self.rolled
+            .max(self.heads[layout.fine].pane - i64::from(fine.len) + 1)
     }
 
     fn slot_values(&self, base: usize, out: &mut [u64]) {
@@ -200,12 +199,11 @@ impl CounterRings {
         }
         // Fine panes not yet rolled up into this ring.
         let fine = &layout.tiers[layout.fine];
-        let ratio = LADDER_MS[tier.step] / LADDER_MS[fine.step];
-        let head = self.heads[layout.fine].pane;
-        let first = self.rolled.max(head - i64::from(fine.len) + 1);
-        for q in first..=head {
+        let head = self.heads[layout.fine];
+        let ratio = fine_per_coarse(layout, t);
+        for (q, slot) in head.held(self.first_unrolled(layout), head.pane + 1, fine.len) {
             if (lo..hi).contains(&q.div_euclid(ratio)) {
-                self.fine_pane(layout, q, out);
+                self.slot_values(fine.offset + slot as usize * width, out);
             }
         }
     }
@@ -216,6 +214,11 @@ impl CounterRings {
             + self.cells.len() * size_of::<u32>()
             + self.carries.capacity() * size_of::<(u32, u32)>()
     }
+}
+
+/// How many fine panes make one pane of ring `t` (the ladder steps divide each other).
+fn fine_per_coarse(layout: &Layout, t: usize) -> i64 {
+    LADDER_MS[layout.tiers[t].step] / LADDER_MS[layout.tiers[layout.fine].step]
 }
 
 #[cfg(test)]

@@ -118,15 +118,18 @@ impl Series {
         if let Some(tier) = &layout.latency {
             // Buckets of the latency pane and of the one before it, as for the counts.
             let latency_pane = clock.pane[tier.step];
-            let n = usize::from(stage.n_buckets);
-            if n == STAGE_BUCKETS || (n > 0 && latency_pane > stage.latency_pane) {
+            let full = usize::from(stage.n_buckets) == STAGE_BUCKETS;
+            if full || (stage.n_buckets > 0 && latency_pane > stage.latency_pane) {
                 series.drain_buckets(stage, layout);
             }
-            let flag = if n > 0 && latency_pane == stage.latency_pane - 1 {
-                PREVIOUS
-            } else if usize::from(stage.n_buckets) == 0 || latency_pane == stage.latency_pane {
+            // With buckets staged, `latency_pane` is set and the comparisons cannot overflow.
+            let flag = if stage.n_buckets == 0 {
                 stage.latency_pane = latency_pane;
                 0
+            } else if latency_pane == stage.latency_pane {
+                0
+            } else if latency_pane == stage.latency_pane - 1 {
+                PREVIOUS
             } else {
                 // Older than both staged latency panes: straight to the ring.
                 if let Some(ring) = &mut series.latency {
