@@ -1,6 +1,7 @@
 //! The command line: argv → [`Cli`]. Pipeline settings live in the config file; flags
 //! only choose what to run on it.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -33,6 +34,58 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
     },
+    /// Consume events from Kafka in a consumer group and serve live SLIs: Prometheus
+    /// metrics at /metrics, the report at /api/v1/slos, /healthz and /readyz.
+    Run {
+        /// The SLO config (YAML), with its `kafka`, `http` and `evaluation` sections.
+        #[arg(long)]
+        config: PathBuf,
+        /// Overrides `kafka.brokers` (comma-separated host:port).
+        #[arg(long)]
+        brokers: Option<String>,
+        /// Overrides `kafka.topics` (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        topics: Option<Vec<String>>,
+        /// Overrides `kafka.group`.
+        #[arg(long)]
+        group: Option<String>,
+    },
+    /// The whole pipeline with nothing to install: an in-process Kafka cluster, generated
+    /// traffic with a scripted incident, and `run` on it. Ctrl-C stops it.
+    Demo {
+        /// Where the HTTP server listens (default: the demo config's 127.0.0.1:9898).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Events per second to generate.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+    },
+    /// Produce realistic gateway events (the default schema) into a Kafka topic.
+    Gen {
+        /// Comma-separated host:port list.
+        #[arg(long)]
+        brokers: String,
+        #[arg(long)]
+        topic: String,
+        /// Events per second; 0 produces as fast as the broker takes them.
+        #[arg(long)]
+        rate: u64,
+        /// Stop after this long (e.g. 30s, 10m); default: until Ctrl-C.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<std::time::Duration>,
+        #[arg(long, value_enum, default_value_t = crate::loadgen::Scenario::Steady)]
+        scenario: crate::loadgen::Scenario,
+        /// Comma-separated service names; the first one has the incident.
+        #[arg(long, value_delimiter = ',', default_values_t = crate::loadgen::DEFAULT_SERVICES.map(String::from))]
+        services: Vec<String>,
+        /// Seed of the traffic generator: the same seed gives the same events.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::Span::parse(text).map(|s| std::time::Duration::from_secs(s.secs()))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

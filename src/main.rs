@@ -7,14 +7,24 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use slipstream::cli::{Cli, Command, Format};
 use slipstream::decode::timestamp::parse_rfc3339;
-use slipstream::{config, replay, report};
+use slipstream::{config, demo, loadgen, replay, report, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(io::stderr)
+        .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`slipstream replay … | head`) is the reader's choice, not an error.
@@ -63,7 +73,98 @@ fn run(cli: Cli) -> Result<()> {
             out.flush()?;
             Ok(())
         }
+        Command::Run {
+            config,
+            brokers,
+            topics,
+            group,
+        } => {
+            let path = config;
+            let mut config = config::load(&path)?;
+            let kafka = &mut config.run.kafka;
+            kafka.brokers = brokers.unwrap_or(kafka.brokers.clone());
+            kafka.topics = topics.unwrap_or(kafka.topics.clone());
+            kafka.group = group.unwrap_or(kafka.group.clone());
+            runtime()?.block_on(async {
+                let running = run::start(&config, shutdown_signal()).await?;
+                running.wait().await?;
+                tracing::info!("stopped cleanly");
+                Ok(())
+            })
+        }
+        Command::Demo { listen, rate } => runtime()?.block_on(async {
+            demo::demo(demo::DemoOptions { listen, rate }, shutdown_signal()).await?;
+            Ok(())
+        }),
+        Command::Gen {
+            brokers,
+            topic,
+            rate,
+            duration,
+            scenario,
+            services,
+            seed,
+        } => {
+            let options = loadgen::GenOptions {
+                brokers,
+                topic,
+                rate,
+                duration,
+                scenario,
+                services,
+                seed,
+            };
+            let stop = Arc::new(AtomicBool::new(false));
+            let generator = {
+                let stop = stop.clone();
+                std::thread::spawn(move || loadgen::generate(&options, &stop))
+            };
+            runtime()?.block_on(async {
+                let watch = tokio::task::spawn_blocking(move || generator.join());
+                tokio::pin!(watch);
+                let joined = tokio::select! {
+                    joined = &mut watch => joined,
+                    () = shutdown_signal() => {
+                        stop.store(true, Ordering::Relaxed);
+                        watch.await
+                    }
+                };
+                let sent = joined?.map_err(|_| anyhow::anyhow!("the generator panicked"))??;
+                eprintln!("{sent} events produced");
+                Ok(())
+            })
+        }
     }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -48,8 +48,8 @@ const RESOURCES: [&str; 10] = [
     "items", "orders", "users", "carts", "payments", "search", "sessions", "stock", "prices",
     "reviews",
 ];
-/// Share of requests that fail with a 5xx; another 3 % get a 4xx.
-const ERROR_RATE: f64 = 0.002;
+/// Share of requests that fail with a 5xx unless set per service; another 3 % get a 4xx.
+pub const ERROR_RATE: f64 = 0.002;
 pub const OPERATORS: [&str; 8] = [
     "eu-1", "eu-2", "eu-3", "us-1", "us-2", "us-3", "ap-1", "ap-2",
 ];
@@ -65,6 +65,8 @@ pub struct Generator {
     rng: Rng,
     services: Vec<String>,
     routes: Vec<Vec<Route>>,
+    /// Per service: the share of its requests that fail with a 5xx.
+    error_rates: Vec<f64>,
 }
 
 impl Generator {
@@ -91,6 +93,7 @@ impl Generator {
             rng,
             services: services.to_vec(),
             routes,
+            error_rates: vec![ERROR_RATE; services.len()],
         }
     }
 
@@ -100,15 +103,22 @@ impl Generator {
         Generator::new(seed, &names, routes)
     }
 
+    /// Sets the share of requests of service `s` (an index into the services given) that
+    /// fail with a 5xx: how an incident is scripted.
+    pub fn set_error_rate(&mut self, s: usize, rate: f64) {
+        self.error_rates[s] = rate.clamp(0.0, 1.0);
+    }
+
     /// Appends one event at `ts_ms`, without a newline.
     pub fn write_event(&mut self, ts_ms: i64, out: &mut Vec<u8>) {
         let s = self.rng.below(self.services.len());
         let route = &self.routes[s][self.rng.below(self.routes[s].len())];
         let latency = route.median_ms * (route.sigma * self.rng.normal()).exp();
         let roll = self.rng.unit();
-        let status = if roll < ERROR_RATE {
+        let error_rate = self.error_rates[s];
+        let status = if roll < error_rate {
             [500, 502, 503, 504][self.rng.below(4)]
-        } else if roll < ERROR_RATE + 0.03 {
+        } else if roll < error_rate + 0.03 {
             [400, 401, 404, 429][self.rng.below(4)]
         } else {
             200

@@ -7,12 +7,14 @@
 mod duration;
 pub mod events;
 pub mod raw;
+pub mod run;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use duration::Span;
 pub use events::{EventSchema, FieldPath, LabelField, MAX_LABELS};
+pub use run::{Clock, Evaluation, KafkaSettings, RunSettings};
 pub use validate::validate;
 
 /// Windows reported when the config names none. Each SLO's own window is always added.
@@ -34,6 +36,8 @@ pub const MAX_WINDOW: Span = Span::from_secs(93 * 86_400);
 pub struct Config {
     pub events: EventSchema,
     pub slos: Vec<Slo>,
+    /// What only `run` reads: Kafka, HTTP and the evaluation clock.
+    pub run: RunSettings,
 }
 
 /// One SLO, checked and normalised.

@@ -15,6 +15,15 @@ pub struct RawConfig {
     #[serde(default)]
     pub events: RawEvents,
     pub slos: Vec<RawSlo>,
+    /// `run` only: the Kafka source.
+    #[serde(default)]
+    pub kafka: super::run::RawKafka,
+    /// `run` only: the HTTP server.
+    #[serde(default)]
+    pub http: super::run::RawHttp,
+    /// `run` only: which clock windows are evaluated on, and how often.
+    #[serde(default)]
+    pub evaluation: super::run::RawEvaluation,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).

@@ -58,7 +58,9 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         }
         slos.push(slo);
     }
-    Ok(Config { events, slos })
+    let run = super::run::build(&raw.kafka, &raw.http, &raw.evaluation)
+        .map_err(|(field, m)| err(None, field, m))?;
+    Ok(Config { events, slos, run })
 }
 
 fn window(text: &str) -> Result<Span, String> {

@@ -48,10 +48,13 @@ pub enum Invalid {
     LatencyMs,
     /// A label field that is present but not a string.
     Label,
+    /// Timestamped further ahead of the wall clock than `evaluation.max_clock_skew`
+    /// (`run` only: the engine is told the bound, it reads no clock).
+    Future,
 }
 
 impl Invalid {
-    pub const ALL: [Invalid; 9] = [
+    pub const ALL: [Invalid; 10] = [
         Invalid::Json,
         Invalid::NotObject,
         Invalid::TooLarge,
@@ -61,6 +64,7 @@ impl Invalid {
         Invalid::Status,
         Invalid::LatencyMs,
         Invalid::Label,
+        Invalid::Future,
     ];
 
     /// The name used in reports and metrics.
@@ -75,6 +79,7 @@ impl Invalid {
             Invalid::Status => "status",
             Invalid::LatencyMs => "latency_ms",
             Invalid::Label => "label",
+            Invalid::Future => "future",
         }
     }
 }

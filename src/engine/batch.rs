@@ -14,6 +14,7 @@
 use std::hint::black_box;
 
 use super::{Engine, SeriesStore};
+use crate::decode::Invalid;
 use crate::window::latency::bucket_of;
 use crate::window::{PaneClock, Series, Stage};
 
@@ -79,6 +80,7 @@ impl Engine {
             classifier,
             counts,
             horizon_ms,
+            latest_valid_ms,
             retention,
             newest,
             batch,
@@ -89,6 +91,9 @@ impl Engine {
             Ok(event) => event,
             Err(reason) => return counts.count_invalid(reason),
         };
+        if latest_valid_ms.is_some_and(|l| event.timestamp_ms > l) {
+            return counts.count_invalid(Invalid::Future);
+        }
         counts.valid += 1;
         if horizon_ms.is_some_and(|h| event.timestamp_ms >= h) {
             return;

@@ -52,6 +52,9 @@ pub struct Engine {
     counts: EventCounts,
     /// Events at or after this time are counted but not aggregated.
     horizon_ms: Option<i64>,
+    /// Events after this time are invalid (`future`): the shell's wall clock plus the
+    /// allowed skew. The engine reads no clock itself.
+    latest_valid_ms: Option<i64>,
     /// Ladder step and panes of the ring that holds the most history.
     retention: (usize, u32),
     newest: Option<Newest>,
@@ -79,6 +82,7 @@ impl Engine {
             slos: config.slos.clone(),
             counts: EventCounts::default(),
             horizon_ms: None,
+            latest_valid_ms: None,
             retention,
             newest: None,
             batch: Batch::default(),
@@ -91,8 +95,24 @@ impl Engine {
         self.horizon_ms = horizon_ms;
     }
 
+    /// Events timestamped after `latest_ms` are counted as invalid (`future`) from now on:
+    /// `run` sets wall-clock now plus the allowed clock skew before each batch.
+    pub fn set_latest_valid(&mut self, latest_ms: Option<i64>) {
+        self.latest_valid_ms = latest_ms;
+    }
+
     pub fn counts(&self) -> &EventCounts {
         &self.counts
+    }
+
+    /// SLO series held: one per SLO and distinct combination of its `group_by` values.
+    pub fn series_count(&self) -> usize {
+        let populations = self.classifier.populations();
+        self.series
+            .iter()
+            .zip(populations)
+            .map(|(store, p)| store.series.len() * p.slos.len())
+            .sum()
     }
 
     /// The newest event time aggregated so far.
@@ -129,6 +149,8 @@ impl Engine {
                     })
                     .collect();
                 let percentiles = percentiles(series, stage, layout, at_ms, &mut acc);
+                let mut lifetime = vec![0; layout.width];
+                series.lifetime(stage, layout, &mut lifetime);
                 let labels: Vec<(String, String)> = population
                     .label_names
                     .iter()
@@ -171,6 +193,10 @@ impl Engine {
                                 slo.objective,
                             ),
                             windows,
+                            lifetime: report::Lifetime {
+                                total: lifetime[0],
+                                good: lifetime[1 + j],
+                            },
                         },
                     ));
                 }

@@ -65,6 +65,16 @@ pub struct SeriesReport {
     pub error_budget_remaining: Option<f64>,
     /// Ascending by window length.
     pub windows: Vec<WindowReport>,
+    /// Every event this series has counted since the start, and the good ones among them:
+    /// monotonic, whatever the windows (the `slipstream_slo_events_total` counters; not
+    /// part of the JSON report).
+    pub lifetime: Lifetime,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Lifetime {
+    pub total: u64,
+    pub good: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -207,7 +217,7 @@ mod tests {
                 read: 3,
                 valid: 2,
                 too_old: 0,
-                invalid_by_reason: [1, 0, 0, 0, 0, 0, 0, 0, 0],
+                invalid_by_reason: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             },
             slos: vec![SeriesReport {
                 name: "a".into(),
@@ -215,6 +225,7 @@ mod tests {
                 objective: 0.99,
                 window: Span::DAY,
                 error_budget_remaining: None,
+                lifetime: Lifetime { total: 2, good: 2 },
                 windows: vec![
                     WindowReport {
                         window: Span::from_secs(300),

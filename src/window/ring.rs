@@ -23,6 +23,8 @@ pub struct CounterRings {
     carries: Vec<(u32, u32)>,
     /// Fine panes from this one on are not yet in the coarse rings.
     rolled: i64,
+    /// Every count ever added, per counter: monotonic, for the `_total` counters.
+    lifetime: Box<[u64]>,
 }
 
 impl CounterRings {
@@ -32,6 +34,7 @@ impl CounterRings {
             cells: vec![0; layout.cells()].into_boxed_slice(),
             carries: Vec::new(),
             rolled: i64::MIN,
+            lifetime: vec![0; layout.width].into_boxed_slice(),
         }
     }
 
@@ -54,6 +57,9 @@ impl CounterRings {
             *w = u64::from(c);
         }
         let counts = &wide[..layout.width];
+        for (l, c) in self.lifetime.iter_mut().zip(counts) {
+            *l += c;
+        }
         let fine = layout.fine;
         let tier = &layout.tiers[fine];
         let pane = clock.pane[tier.step];
@@ -213,6 +219,12 @@ impl CounterRings {
         self.heads.len() * size_of::<Head>()
             + self.cells.len() * size_of::<u32>()
             + self.carries.capacity() * size_of::<(u32, u32)>()
+            + self.lifetime.len() * size_of::<u64>()
+    }
+
+    /// Every count added so far (total, then each good count), whatever its pane.
+    pub fn lifetime(&self) -> &[u64] {
+        &self.lifetime
     }
 }
 

@@ -210,6 +210,21 @@ impl Series {
         }
     }
 
+    /// Adds every count this series has seen (total, then each good count) into `out`:
+    /// monotonic, whatever the panes, for the `_total` counters.
+    pub fn lifetime(&self, stage: &Stage, layout: &Layout, out: &mut [u64]) {
+        for (o, l) in out.iter_mut().zip(self.counters.lifetime()) {
+            *o += l;
+        }
+        if stage.pane != i64::MIN {
+            for counts in [&stage.counts, &stage.previous] {
+                for (o, c) in out.iter_mut().zip(&counts[..layout.width]) {
+                    *o += u64::from(*c);
+                }
+            }
+        }
+    }
+
     /// Adds the latency panes of `[lo, hi)` (at the latency step), staged buckets included.
     pub fn sum_latency(
         &self,

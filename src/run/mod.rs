@@ -1,0 +1,212 @@
+//! `slipstream run`: the long-running processor. The thin async shell around the engine:
+//!
+//! ```text
+//!  Kafka ──consumer thread──▶ Mutex<Engine> ◀──evaluator task (every interval)──▶ Prometheus sink
+//!          (source::kafka)         ▲                                              │
+//!                                  └──────── HTTP: /api/v1/slos, /readyz    /metrics
+//! ```
+//!
+//! The consumer thread locks the engine once per batch; the evaluator and the API lock it
+//! to evaluate. One shutdown signal stops everything: the consumer finishes its batch,
+//! commits and leaves the group, the server stops, all within [`SHUTDOWN_DEADLINE`].
+
+mod api;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::config::{Clock, Config, Evaluation};
+use crate::engine::{Engine, EvalError};
+use crate::replay::next_minute;
+use crate::report::Report;
+use crate::sink::prometheus::PrometheusSink;
+use crate::source::SourceStatus;
+use crate::source::kafka::{KafkaSource, SourceError};
+
+/// From the shutdown signal to exit: finish the batch, commit, leave the group.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot listen on {addr} (http.listen): {source}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+    #[error(
+        "shutdown took longer than {}s: the consumer did not finish its batch and commit",
+        SHUTDOWN_DEADLINE.as_secs()
+    )]
+    ShutdownDeadline,
+    #[error("the consumer thread panicked; offsets of its last batch were not committed")]
+    ConsumerPanicked,
+}
+
+/// What the consumer thread, the evaluator and the API share.
+pub struct Shared {
+    pub engine: Mutex<Engine>,
+    pub status: Arc<SourceStatus>,
+    pub evaluation: Evaluation,
+    /// The newest report the evaluator made, for `demo`'s summary.
+    pub latest: Mutex<Option<Arc<Report>>>,
+}
+
+impl Shared {
+    /// The time windows end at when evaluated "now": wall clock minus the delay, or the
+    /// newest event time rounded up to the next minute (as `replay`).
+    pub fn now_ms(&self, engine: &Engine) -> i64 {
+        let wall = wall_ms();
+        match self.evaluation.clock {
+            Clock::Wall => wall - self.evaluation.delay_ms,
+            Clock::Event => next_minute(engine.newest_event_ms().unwrap_or(wall - 1)),
+        }
+    }
+
+    /// Evaluates at `at_ms`, or now; under the engine's lock, off the async threads.
+    pub fn evaluate(&self, at_ms: Option<i64>) -> Result<Report, EvalError> {
+        let engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        let at = at_ms.unwrap_or_else(|| self.now_ms(&engine));
+        engine.evaluate(at)
+    }
+}
+
+pub fn wall_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A started pipeline: its HTTP address and shared state, until `shutdown` resolves.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    done: tokio::task::JoinHandle<Result<(), RunError>>,
+}
+
+impl Running {
+    /// Waits until the pipeline has stopped (after the shutdown signal), with its result.
+    pub async fn wait(self) -> Result<(), RunError> {
+        self.done.await.unwrap_or(Err(RunError::ConsumerPanicked))
+    }
+}
+
+/// Starts consuming, evaluating and serving; stops when `shutdown` resolves.
+pub async fn start(
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, RunError> {
+    let settings = &config.run;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| RunError::Listen {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(RunError::Serve)?;
+    let status = Arc::new(SourceStatus::default());
+    let source = KafkaSource::connect(&settings.kafka, status.clone())?;
+    let interval = Duration::from_millis(settings.evaluation.interval_ms as u64);
+    let sink = PrometheusSink::new(interval);
+    let shared = Arc::new(Shared {
+        engine: Mutex::new(Engine::new(config)),
+        status,
+        evaluation: settings.evaluation.clone(),
+        latest: Mutex::new(None),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumer = {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        let metrics = sink.source_metrics();
+        let skew = settings.evaluation.max_clock_skew_ms;
+        std::thread::Builder::new()
+            .name("slipstream-consumer".into())
+            .spawn(move || source.run(&shared.engine, &stop, skew, &metrics))
+            .map_err(RunError::Serve)?
+    };
+    let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
+    let metrics = sink.handle();
+    let evaluator = tokio::spawn(evaluate_every(
+        interval,
+        shared.clone(),
+        sink,
+        stopped_rx.clone(),
+    ));
+    let server = api::serve(listener, shared.clone(), metrics, stopped_rx);
+    tracing::info!("serving /metrics, /api/v1/slos, /healthz and /readyz on http://{addr}");
+    let done = tokio::spawn(async move {
+        tokio::pin!(server);
+        let served = tokio::select! {
+            () = shutdown => None,
+            result = &mut server => Some(result),
+        };
+        tracing::info!("stopping: draining the consumer and committing offsets");
+        stop.store(true, Ordering::Relaxed);
+        let _ = stopped_tx.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_DEADLINE, async {
+            let joined = tokio::task::spawn_blocking(move || consumer.join()).await;
+            let _ = evaluator.await;
+            let served = match served {
+                Some(result) => result,
+                None => server.await,
+            };
+            (joined, served)
+        })
+        .await;
+        match drained {
+            Err(_) => Err(RunError::ShutdownDeadline),
+            Ok((Ok(Ok(())), served)) => served.map_err(RunError::Serve),
+            Ok(_) => Err(RunError::ConsumerPanicked),
+        }
+    });
+    Ok(Running { addr, shared, done })
+}
+
+/// Every `interval`: evaluate now, publish to the sink, keep the report for `demo`.
+async fn evaluate_every(
+    interval: Duration,
+    shared: Arc<Shared>,
+    sink: PrometheusSink,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let sink = Arc::new(Mutex::new(sink));
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {}
+            _ = stopped.changed() => return,
+        }
+        let (shared, sink) = (shared.clone(), sink.clone());
+        let published = tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let (report, live_series) = {
+                let engine = shared.engine.lock().unwrap_or_else(|e| e.into_inner());
+                let at = shared.now_ms(&engine);
+                (engine.evaluate(at), engine.series_count())
+            };
+            let report = match report {
+                Ok(report) => Arc::new(report),
+                Err(e) => {
+                    tracing::warn!("evaluation skipped: {e}");
+                    return;
+                }
+            };
+            let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
+            sink.publish(&report, live_series, &shared.status);
+            sink.evaluation_took(started.elapsed());
+            *shared.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
+        })
+        .await;
+        if let Err(e) = published {
+            tracing::error!("evaluation failed: {e}");
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! Reports → Prometheus exposition: the SLO gauges and counters and the self-metrics of
+//! docs/metrics.md, rendered at `/metrics` by metrics-exporter-prometheus.
+//!
+//! The registry is this sink's own, not the process-global recorder, so that several
+//! pipelines can share a process (tests, `demo`). Handles are registered once per SLO
+//! series and reused: an update is a store per value, not a key lookup.
+//!
+//! No traffic is not 100 %, and not NaN either: a value the report has as `null` (an SLI,
+//! burn rate, percentile or budget of an empty window) is not exported. Its gauge stops
+//! being updated and the registry drops it after [`idle_after`], so a query sees no
+//! sample, which PromQL handles, instead of a stale or NaN one.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use metrics::{Counter, Gauge, Key, Label, Recorder, SharedString};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
+use metrics_util::MetricKindMask;
+
+use crate::decode::Invalid;
+use crate::report::{Report, SeriesReport};
+use crate::source::SourceStatus;
+
+const QUANTILES: [&str; 4] = ["0.5", "0.9", "0.99", "0.999"];
+const BATCH_BUCKETS: [f64; 9] = [1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.25];
+
+/// How long a gauge that is no longer updated stays exported: a few evaluations.
+pub fn idle_after(interval: Duration) -> Duration {
+    (interval * 3).max(Duration::from_secs(5))
+}
+
+/// An exported value that may be `null` in the report: registered while it has a value.
+#[derive(Default)]
+struct Slot(Option<Gauge>);
+
+struct WindowGauges {
+    sli: Slot,
+    burn_rate: Slot,
+    good: Gauge,
+    bad: Gauge,
+    quantiles: [Slot; 4],
+}
+
+struct SeriesGauges {
+    windows: Vec<WindowGauges>,
+    budget: Slot,
+    events_good: Counter,
+    events_bad: Counter,
+}
+
+pub struct PrometheusSink {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+    series: HashMap<String, SeriesGauges>,
+    key_buf: String,
+}
+
+impl PrometheusSink {
+    pub fn new(interval: Duration) -> PrometheusSink {
+        let recorder = PrometheusBuilder::new()
+            .idle_timeout(MetricKindMask::GAUGE, Some(idle_after(interval)))
+            .set_buckets_for_metric(
+                Matcher::Full("slipstream_batch_seconds".into()),
+                &BATCH_BUCKETS,
+            )
+            .expect("bucket list is not empty")
+            .build_recorder();
+        describe(&recorder);
+        PrometheusSink {
+            handle: recorder.handle(),
+            recorder,
+            series: HashMap::new(),
+            key_buf: String::new(),
+        }
+    }
+
+    /// Renders the exposition text for `/metrics`.
+    pub fn handle(&self) -> PrometheusHandle {
+        self.handle.clone()
+    }
+
+    fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
+        let key = Key::from_parts(name, labels);
+        self.recorder.register_gauge(&key, &METADATA)
+    }
+
+    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        let key = Key::from_parts(name, labels);
+        self.recorder.register_counter(&key, &METADATA)
+    }
+
+    /// The self-metrics the source updates per batch.
+    pub fn source_metrics(&self) -> crate::source::kafka::SourceMetrics {
+        crate::source::kafka::SourceMetrics {
+            batch_seconds: self.recorder.register_histogram(
+                &Key::from_static_name("slipstream_batch_seconds"),
+                &METADATA,
+            ),
+            messages_consumed: self.counter("slipstream_messages_consumed_total", Vec::new()),
+        }
+    }
+
+    /// Publishes one report, and the state of the engine and the source with it.
+    pub fn publish(&mut self, report: &Report, live_series: usize, status: &SourceStatus) {
+        for series in &report.slos {
+            self.key_buf.clear();
+            self.key_buf.push_str(&series.name);
+            for (_, v) in &series.labels {
+                self.key_buf.push('\0');
+                self.key_buf.push_str(v);
+            }
+            if !self.series.contains_key(&self.key_buf) {
+                let gauges = self.register_series(series);
+                self.series.insert(self.key_buf.clone(), gauges);
+            }
+            let gauges = self.series.get_mut(&self.key_buf).expect("just inserted");
+            update_series(&self.recorder, gauges, series);
+        }
+        self.publish_self(report, live_series, status);
+        self.handle.run_upkeep();
+    }
+
+    fn register_series(&self, series: &SeriesReport) -> SeriesGauges {
+        let base = series_labels(series);
+        let with = |extra: &[(&'static str, String)]| {
+            let mut labels = base.clone();
+            labels.extend(extra.iter().map(|(k, v)| Label::new(*k, v.clone())));
+            labels
+        };
+        self.gauge("slipstream_slo_objective", base.clone())
+            .set(series.objective);
+        SeriesGauges {
+            windows: series
+                .windows
+                .iter()
+                .map(|w| {
+                    let window = ("window", w.window.to_string());
+                    WindowGauges {
+                        sli: Slot::default(),
+                        burn_rate: Slot::default(),
+                        good: self.gauge(
+                            "slipstream_window_events",
+                            with(&[window.clone(), ("outcome", "good".into())]),
+                        ),
+                        bad: self.gauge(
+                            "slipstream_window_events",
+                            with(&[window, ("outcome", "bad".into())]),
+                        ),
+                        quantiles: Default::default(),
+                    }
+                })
+                .collect(),
+            budget: Slot::default(),
+            events_good: self.counter(
+                "slipstream_slo_events_total",
+                with(&[("outcome", "good".into())]),
+            ),
+            events_bad: self.counter(
+                "slipstream_slo_events_total",
+                with(&[("outcome", "bad".into())]),
+            ),
+        }
+    }
+
+    fn publish_self(&self, report: &Report, live_series: usize, status: &SourceStatus) {
+        let e = &report.events;
+        let counter = |name, value| self.counter(name, Vec::new()).absolute(value);
+        counter("slipstream_events_read_total", e.read);
+        counter("slipstream_events_valid_total", e.valid);
+        counter("slipstream_events_too_old_total", e.too_old);
+        for (reason, n) in Invalid::ALL.iter().zip(&e.invalid_by_reason) {
+            self.counter(
+                "slipstream_events_invalid_total",
+                vec![Label::new("reason", reason.as_str())],
+            )
+            .absolute(*n);
+        }
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        counter(
+            "slipstream_kafka_errors_total",
+            status.kafka_errors.load(relaxed),
+        );
+        self.gauge("slipstream_series", Vec::new())
+            .set(live_series as f64);
+        self.gauge("slipstream_partitions_assigned", Vec::new())
+            .set(status.assigned_partitions.load(relaxed) as f64);
+        self.gauge("slipstream_evaluated_at_seconds", Vec::new())
+            .set(report.at_ms as f64 / 1000.0);
+        let lags = status.lags.lock().unwrap_or_else(|e| e.into_inner());
+        for p in lags.iter() {
+            if let Some(lag) = p.lag {
+                let labels = vec![
+                    Label::new("topic", p.topic.clone()),
+                    Label::new("partition", p.partition.to_string()),
+                ];
+                self.gauge("slipstream_consumer_lag", labels)
+                    .set(lag as f64);
+            }
+        }
+    }
+
+    /// Records how long an evaluation took.
+    pub fn evaluation_took(&self, took: Duration) {
+        self.gauge("slipstream_evaluation_seconds", Vec::new())
+            .set(took.as_secs_f64());
+    }
+}
+
+fn series_labels(series: &SeriesReport) -> Vec<Label> {
+    let mut labels = vec![Label::new("slo", series.name.clone())];
+    labels.extend(
+        series
+            .labels
+            .iter()
+            .map(|(k, v)| Label::new(SharedString::from(k.clone()), v.clone())),
+    );
+    labels
+}
+
+fn update_series(recorder: &PrometheusRecorder, gauges: &mut SeriesGauges, series: &SeriesReport) {
+    let register = |name: &'static str, extra: &[(&'static str, String)]| {
+        let mut labels = series_labels(series);
+        labels.extend(extra.iter().map(|(k, v)| Label::new(*k, v.clone())));
+        recorder.register_gauge(&Key::from_parts(name, labels), &METADATA)
+    };
+    gauges.budget.set(series.error_budget_remaining, || {
+        register("slipstream_error_budget_remaining", &[])
+    });
+    let bad = series.lifetime.total - series.lifetime.good;
+    gauges.events_good.absolute(series.lifetime.good);
+    gauges.events_bad.absolute(bad);
+    for (g, w) in gauges.windows.iter_mut().zip(&series.windows) {
+        let window = || ("window", w.window.to_string());
+        g.good.set(w.good as f64);
+        g.bad.set((w.total - w.good) as f64);
+        g.sli.set(w.sli, || register("slipstream_sli", &[window()]));
+        g.burn_rate.set(w.burn_rate, || {
+            register("slipstream_burn_rate", &[window()])
+        });
+        let Some(latency) = w.latency_ms else {
+            continue;
+        };
+        for (i, slot) in g.quantiles.iter_mut().enumerate() {
+            slot.set(latency.map(|l| l[i]), || {
+                register(
+                    "slipstream_latency_ms",
+                    &[window(), ("quantile", QUANTILES[i].into())],
+                )
+            });
+        }
+    }
+}
+
+impl Slot {
+    /// Exports `value`, registering the gauge when it (again) has one; with `None`, lets
+    /// the registry expire it.
+    fn set(&mut self, value: Option<f64>, register: impl FnOnce() -> Gauge) {
+        match value {
+            Some(v) => self.0.get_or_insert_with(register).set(v),
+            None => self.0 = None,
+        }
+    }
+}
+
+static METADATA: metrics::Metadata<'static> =
+    metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The HELP lines of every metric (see docs/metrics.md).
+fn describe(recorder: &PrometheusRecorder) {
+    let gauges: [(&str, &str); 11] = [
+        (
+            "slipstream_sli",
+            "Good over total events in the window; absent with no traffic.",
+        ),
+        (
+            "slipstream_burn_rate",
+            "Error ratio in the window over the allowed one (1 - objective).",
+        ),
+        (
+            "slipstream_window_events",
+            "Events in the window, by outcome.",
+        ),
+        (
+            "slipstream_latency_ms",
+            "Latency percentile of the window's events, in ms.",
+        ),
+        (
+            "slipstream_error_budget_remaining",
+            "Share of the SLO window's error budget left; negative when overspent.",
+        ),
+        (
+            "slipstream_slo_objective",
+            "The SLO's objective, as a fraction.",
+        ),
+        ("slipstream_series", "SLO series held by the engine."),
+        (
+            "slipstream_partitions_assigned",
+            "Kafka partitions assigned to this instance.",
+        ),
+        (
+            "slipstream_consumer_lag",
+            "Messages behind the high watermark, per partition.",
+        ),
+        (
+            "slipstream_evaluated_at_seconds",
+            "The time (Unix seconds) the exported windows end at.",
+        ),
+        (
+            "slipstream_evaluation_seconds",
+            "How long the last evaluation of every window took.",
+        ),
+    ];
+    for (name, help) in gauges {
+        recorder.describe_gauge(name.into(), None, help.into());
+    }
+    let counters: [(&str, &str); 7] = [
+        (
+            "slipstream_slo_events_total",
+            "Events counted by the SLO series since start, by outcome.",
+        ),
+        (
+            "slipstream_messages_consumed_total",
+            "Kafka messages consumed.",
+        ),
+        (
+            "slipstream_events_read_total",
+            "Events read (every message consumed).",
+        ),
+        (
+            "slipstream_events_valid_total",
+            "Events that decoded and passed every check.",
+        ),
+        (
+            "slipstream_events_invalid_total",
+            "Invalid events, by reason.",
+        ),
+        (
+            "slipstream_events_too_old_total",
+            "Valid events older than any window still held.",
+        ),
+        (
+            "slipstream_kafka_errors_total",
+            "Errors reported by the Kafka client.",
+        ),
+    ];
+    for (name, help) in counters {
+        recorder.describe_counter(name.into(), None, help.into());
+    }
+    recorder.describe_histogram(
+        "slipstream_batch_seconds".into(),
+        None,
+        "Time to decode and aggregate one batch of messages.".into(),
+    );
+}

@@ -1,0 +1,286 @@
+//! The Kafka source: one consumer-group member, drained in batches on a dedicated thread
+//! (never on the async runtime), feeding payloads to the engine.
+//!
+//! Per batch, not per message: one lock of the engine, one clock read, one offset store,
+//! one metric update. librdkafka hands over each message as it fetched it; the payloads
+//! are decoded in place.
+//!
+//! Offsets (at-least-once): librdkafka's automatic offset store is off. An offset is
+//! stored only after the batch holding its message is in the engine's state, and the
+//! periodic auto-commit, the commit on revoke and the commit on shutdown commit only
+//! stored offsets. A crash can therefore replay a batch (counted twice), never lose one.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+
+use super::{PartitionLag, SourceStatus};
+use crate::config::KafkaSettings;
+use crate::engine::Engine;
+
+/// Messages per batch: large enough to amortise the lock and the offset store, small
+/// enough that a batch is ingested in well under a millisecond.
+pub const MAX_BATCH: usize = 2_048;
+/// How long a poll waits for the first message of a batch; bounds how late a stop is seen.
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot create the Kafka consumer (brokers {brokers}): {source}")]
+    Create {
+        brokers: String,
+        #[source]
+        source: KafkaError,
+    },
+    #[error("cannot subscribe to topics {topics:?}: {source}")]
+    Subscribe {
+        topics: Vec<String>,
+        #[source]
+        source: KafkaError,
+    },
+}
+
+/// The per-batch self-metrics of the source.
+pub struct SourceMetrics {
+    pub batch_seconds: metrics::Histogram,
+    pub messages_consumed: metrics::Counter,
+}
+
+/// Callbacks librdkafka runs on the consumer thread, inside `poll`.
+pub struct SourceContext {
+    status: Arc<SourceStatus>,
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "{fac}: {message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac}: {message}"),
+        }
+    }
+
+    fn stats(&self, stats: Statistics) {
+        let connected = stats.brokers.values().any(|b| b.state == "UP");
+        self.status.connected.store(connected, Ordering::Relaxed);
+        let mut lags: Vec<PartitionLag> = stats
+            .topics
+            .iter()
+            .flat_map(|(name, topic)| {
+                topic
+                    .partitions
+                    .values()
+                    .filter(|p| p.partition >= 0 && p.desired)
+                    .map(move |p| PartitionLag {
+                        topic: name.clone(),
+                        partition: p.partition,
+                        lag: stored_lag(p),
+                    })
+            })
+            .collect();
+        lags.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        *self.status.lags.lock().unwrap_or_else(|e| e.into_inner()) = lags;
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.status.kafka_errors.fetch_add(1, Ordering::Relaxed);
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.status.connected.store(false, Ordering::Relaxed);
+        }
+        tracing::warn!("kafka: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(partitions) = rebalance {
+            // The next owner starts from the committed offsets: commit what is counted.
+            commit(consumer, "before giving up partitions");
+            tracing::info!("partitions revoked: {}", describe(partitions));
+        }
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+        self.status
+            .assigned_partitions
+            .store(assigned, Ordering::Relaxed);
+        match rebalance {
+            Rebalance::Assign(partitions) => {
+                tracing::info!("partitions assigned: {}", describe(partitions))
+            }
+            Rebalance::Revoke(_) => {}
+            Rebalance::Error(e) => tracing::warn!("rebalance failed: {e}"),
+        }
+    }
+}
+
+fn describe(partitions: &TopicPartitionList) -> String {
+    let parts: Vec<String> = partitions
+        .elements()
+        .iter()
+        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Commits the stored offsets, synchronously. Nothing stored yet is not an error.
+fn commit(consumer: &BaseConsumer<SourceContext>, when: &str) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => tracing::debug!("offsets committed {when}"),
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(e) => tracing::warn!("cannot commit offsets {when}: {e}"),
+    }
+}
+
+/// Messages between the high watermark and the next one this member would count: the
+/// stored offset (what is counted), else the committed one, else the log start. librdkafka's
+/// own `consumer_lag` measures from the committed offset, which trails by the commit
+/// interval.
+fn stored_lag(p: &rdkafka::statistics::Partition) -> Option<i64> {
+    if p.hi_offset < 0 {
+        return None;
+    }
+    let position = [p.stored_offset, p.committed_offset, p.lo_offset]
+        .into_iter()
+        .find(|&o| o >= 0)?;
+    Some((p.hi_offset - position).max(0))
+}
+
+/// A subscribed consumer-group member.
+pub struct KafkaSource {
+    consumer: BaseConsumer<SourceContext>,
+}
+
+impl KafkaSource {
+    pub fn connect(
+        settings: &KafkaSettings,
+        status: Arc<SourceStatus>,
+    ) -> Result<KafkaSource, SourceError> {
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &settings.brokers)
+            .set("group.id", &settings.group)
+            .set("client.id", "slipstream")
+            .set("enable.auto.offset.store", "false")
+            .set("enable.auto.commit", "true")
+            .set("auto.offset.reset", "earliest")
+            .set("statistics.interval.ms", "1000")
+            .set("enable.partition.eof", "false");
+        for (key, value) in &settings.properties {
+            config.set(key, value);
+        }
+        let consumer: BaseConsumer<SourceContext> = config
+            .create_with_context(SourceContext { status })
+            .map_err(|source| SourceError::Create {
+                brokers: settings.brokers.clone(),
+                source,
+            })?;
+        let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&topics)
+            .map_err(|source| SourceError::Subscribe {
+                topics: settings.topics.clone(),
+                source,
+            })?;
+        Ok(KafkaSource { consumer })
+    }
+
+    /// Consumes until `stop` is set: batches into `engine`, offsets stored after each.
+    /// Then commits and leaves the group (the consumer closes when dropped).
+    pub fn run(
+        self,
+        engine: &Mutex<Engine>,
+        stop: &AtomicBool,
+        max_clock_skew_ms: i64,
+        metrics: &SourceMetrics,
+    ) {
+        let consumer = &self.consumer;
+        let status = &consumer.context().status;
+        let mut batch: Vec<BorrowedMessage<'_>> = Vec::with_capacity(MAX_BATCH);
+        while !stop.load(Ordering::Relaxed) {
+            batch.clear();
+            let mut wait = POLL_WAIT;
+            while batch.len() < MAX_BATCH {
+                match consumer.poll(wait) {
+                    Some(Ok(message)) => batch.push(message),
+                    Some(Err(e)) => {
+                        status.kafka_errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!("kafka consume error: {e}");
+                        break;
+                    }
+                    None => break,
+                }
+                wait = Duration::ZERO;
+            }
+            if batch.is_empty() {
+                continue;
+            }
+            status.connected.store(true, Ordering::Relaxed);
+            let started = Instant::now();
+            {
+                let now_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                let mut engine = engine.lock().unwrap_or_else(|e| e.into_inner());
+                engine.set_latest_valid(Some(now_ms + max_clock_skew_ms));
+                // A message without a payload (a tombstone) is not JSON: counted, not lost.
+                engine.ingest_all(batch.iter().map(|m| m.payload().unwrap_or(b"")));
+            }
+            store_offsets(consumer, &batch);
+            metrics
+                .batch_seconds
+                .record(started.elapsed().as_secs_f64());
+            metrics.messages_consumed.increment(batch.len() as u64);
+            status
+                .messages_consumed
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        }
+        drop(batch);
+        commit(consumer, "at shutdown");
+        tracing::info!("consumer stopped; leaving the group");
+    }
+}
+
+/// Stores, per partition, the offset after the newest message of the batch.
+fn store_offsets(consumer: &BaseConsumer<SourceContext>, batch: &[BorrowedMessage<'_>]) {
+    let mut next: Vec<(&str, i32, i64)> = Vec::new();
+    for m in batch {
+        let (topic, partition, offset) = (m.topic(), m.partition(), m.offset() + 1);
+        match next
+            .iter_mut()
+            .find(|(t, p, _)| *p == partition && *t == topic)
+        {
+            Some(entry) => entry.2 = entry.2.max(offset),
+            None => next.push((topic, partition, offset)),
+        }
+    }
+    let mut list = TopicPartitionList::with_capacity(next.len());
+    for (topic, partition, offset) in next {
+        if let Err(e) = list.add_partition_offset(topic, partition, Offset::Offset(offset)) {
+            tracing::warn!("cannot store offset {offset} of {topic}[{partition}]: {e}");
+        }
+    }
+    if let Err(e) = consumer.store_offsets(&list) {
+        // A partition revoked while its batch was counted: its new owner re-reads it.
+        tracing::debug!("offsets not stored: {e}");
+    }
+}
