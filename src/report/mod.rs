@@ -249,7 +249,7 @@ mod tests {
         let json = serde_json::to_string(&report).unwrap();
         assert_eq!(
             json,
-            r#"{"at":"2026-11-21T12:00:00Z","events":{"read":3,"valid":2,"invalid":1,"too_old":0,"invalid_by_reason":{"json":1,"not_object":0,"too_large":0,"timestamp":0,"service":0,"route":0,"status":0,"latency_ms":0,"label":0}},"slos":[{"name":"a","labels":{"service":"x"},"objective":0.99,"window":"1d","error_budget_remaining":null,"windows":{"5m":{"total":0,"good":0,"sli":null,"burn_rate":null,"latency_ms":{"p50":null,"p90":null,"p99":null,"p999":null}},"1d":{"total":2,"good":2,"sli":1.0,"burn_rate":0.0}}}]}"#
+            r#"{"at":"2026-11-21T12:00:00Z","events":{"read":3,"valid":2,"invalid":1,"too_old":0,"invalid_by_reason":{"json":1,"not_object":0,"too_large":0,"timestamp":0,"service":0,"route":0,"status":0,"latency_ms":0,"label":0,"future":0}},"slos":[{"name":"a","labels":{"service":"x"},"objective":0.99,"window":"1d","error_budget_remaining":null,"windows":{"5m":{"total":0,"good":0,"sli":null,"burn_rate":null,"latency_ms":{"p50":null,"p90":null,"p99":null,"p999":null}},"1d":{"total":2,"good":2,"sli":1.0,"burn_rate":0.0}}}]}"#
         );
     }
 }
