@@ -1,0 +1,120 @@
+//! `slipstream run` as a separate process, as an operator runs it: a config file, a
+//! port, signals to stop it.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use super::broker::free_port;
+use super::http;
+
+pub struct Running {
+    child: Child,
+    pub addr: String,
+    _config: TempFile,
+}
+
+/// A file removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+impl Running {
+    /// Starts `slipstream run` on `config` (YAML without `http:`, which this adds with a
+    /// free port) and waits until its HTTP server answers.
+    pub fn start(config: &str) -> Running {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let path = std::env::temp_dir().join(format!(
+            "slipstream-test-{}-{}.yaml",
+            std::process::id(),
+            addr.replace([':', '.'], "-")
+        ));
+        std::fs::write(&path, format!("{config}\nhttp: {{ listen: \"{addr}\" }}\n"))
+            .expect("write config");
+        let child = Command::new(env!("CARGO_BIN_EXE_slipstream"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn slipstream run");
+        let mut running = Running {
+            child,
+            addr,
+            _config: TempFile(path),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while http::get(&running.addr, "/healthz").is_none() {
+            if let Ok(Some(status)) = running.child.try_wait() {
+                panic!("slipstream run exited early: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "slipstream run did not serve within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        running
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        http::get(&self.addr, path).unwrap_or_else(|| panic!("GET {path}: no answer"))
+    }
+
+    pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let (status, body) = self.get("/metrics");
+        assert_eq!(status, 200, "/metrics: {body}");
+        http::sample(&http::samples(&body), name, labels)
+    }
+
+    /// Waits until `slipstream_events_read_total` reaches `n` and an evaluation has
+    /// published it; panics after `within`.
+    pub fn wait_for_read(&self, n: u64, within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            let read = self
+                .metric("slipstream_events_read_total", &[])
+                .unwrap_or(0.0);
+            if read as u64 >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "read {read} of {n} events within {within:?}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Sends `signal` (`TERM`, `KILL`) and waits for the exit, at most `within`.
+    pub fn stop(mut self, signal: &str, within: Duration) -> ExitStatus {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for slipstream") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no exit within {within:?} of SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,135 @@
+//! Fast tests of `run` in-process, on librdkafka's mock cluster (the real protocol, no
+//! broker process): the same fixture as the end-to-end tests gives the reference report,
+//! events too far in the future are refused with their own reason, and `/readyz` turns
+//! ready once partitions are assigned and caught up.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::broker::produce;
+use common::report::{assert_report, expected, fixture};
+use rdkafka::mocking::MockCluster;
+use serde_json::Value;
+use slipstream::config;
+use slipstream::run::{self, wall_ms};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn start(
+    rt: &tokio::runtime::Runtime,
+    brokers: &str,
+    topic: &str,
+    clock: &str,
+) -> (run::Running, tokio::sync::oneshot::Sender<()>) {
+    let slos = std::fs::read_to_string(fixture("config.yaml")).unwrap();
+    let text = format!(
+        "{slos}\nkafka: {{ brokers: \"{brokers}\", topics: [{topic}], group: mock, \
+         properties: {{ session.timeout.ms: \"6000\" }} }}\n\
+         http: {{ listen: \"127.0.0.1:0\" }}\nevaluation: {{ clock: {clock} }}\n"
+    );
+    let config = config::parse(&text, Path::new("mock.yaml")).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let running = rt
+        .block_on(run::start(&config, async move {
+            let _ = rx.await;
+        }))
+        .unwrap();
+    (running, tx)
+}
+
+fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !ok() {
+        assert!(
+            Instant::now() < deadline,
+            "condition not met within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn api(addr: &str, query: &str) -> Value {
+    let (status, body) = common::http::get(addr, &format!("/api/v1/slos{query}")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn the_fixture_through_the_mock_cluster_gives_the_reference_report() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("events", 4, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let text = std::fs::read(fixture("events.ndjson")).unwrap();
+    let records: Vec<(i32, Vec<u8>)> = text
+        .split(|&b| b == b'\n')
+        .filter(|l| l.iter().any(|b| !b" \t\r".contains(b)))
+        .enumerate()
+        .map(|(i, l)| (i as i32 % 4, l.to_vec()))
+        .collect();
+    produce(&brokers, "events", &records);
+    let rt = runtime();
+    let (running, stop) = start(&rt, &brokers, "events", "event");
+    let addr = running.addr.to_string();
+    wait_until(Duration::from_secs(60), || {
+        api(&addr, "")["events"]["read"] == records.len()
+    });
+    assert_report(&api(&addr, ""), &expected("expected.json"));
+    wait_until(Duration::from_secs(30), || {
+        common::http::get(&addr, "/readyz").is_some_and(|(s, _)| s == 200)
+    });
+    stop.send(()).unwrap();
+    rt.block_on(running.wait()).unwrap();
+}
+
+#[test]
+fn events_beyond_the_clock_skew_are_invalid_future() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("skew", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let event = |ts: i64| {
+        format!(r#"{{"timestamp":{ts},"service":"checkout","route":"POST /pay","status":200,"latency_ms":12}}"#)
+            .into_bytes()
+    };
+    let now = wall_ms();
+    // Two within the default 5 minutes of skew, one an hour ahead.
+    let records = vec![
+        (0, event(now - 1_000)),
+        (0, event(now + 60_000)),
+        (0, event(now + 3_600_000)),
+    ];
+    produce(&brokers, "skew", &records);
+    let rt = runtime();
+    let (running, stop) = start(&rt, &brokers, "skew", "wall");
+    let addr = running.addr.to_string();
+    wait_until(Duration::from_secs(60), || {
+        api(&addr, "")["events"]["read"] == 3
+    });
+    let events = &api(&addr, "")["events"];
+    assert_eq!(events["valid"], 2);
+    assert_eq!(events["invalid_by_reason"]["future"], 1);
+    let (_, metrics) = common::http::get(&addr, "/metrics").unwrap();
+    let samples = common::http::samples(&metrics);
+    wait_until(Duration::from_secs(10), || {
+        let (_, metrics) = common::http::get(&addr, "/metrics").unwrap();
+        common::http::sample(
+            &common::http::samples(&metrics),
+            "slipstream_events_invalid_total",
+            &[("reason", "future")],
+        ) == Some(1.0)
+    });
+    assert!(
+        samples
+            .keys()
+            .any(|k| k.starts_with("slipstream_batch_seconds_bucket"))
+    );
+    stop.send(()).unwrap();
+    rt.block_on(running.wait()).unwrap();
+}
