@@ -12,7 +12,13 @@
 //! ```
 //!
 //! [`engine::Engine`] strings the pure steps together: no I/O, clock or runtime. The
-//! front doors ([`replay`] now, Kafka later) only feed it bytes and ask for reports.
+//! front doors only feed it bytes and ask for reports: [`replay`] from a file, and [`run`],
+//! the thin async shell of the long-running processor:
+//!
+//! ```text
+//!  Kafka ──source::kafka (own thread, batches)──▶ Engine ──run (every interval)──▶ sink::prometheus
+//!                                                   └──── run::api: /api/v1/slos, /readyz
+//! ```
 
 pub mod classify;
 pub mod cli;

@@ -102,6 +102,10 @@ const NGINX: Preset = Preset {
 };
 
 /// The names accepted by `events.preset`.
+/// Label names of the exported metrics themselves (docs/metrics.md): an event label of the
+/// same name would make two labels of one sample collide.
+const RESERVED_LABELS: [&str; 4] = ["slo", "window", "outcome", "quantile"];
+
 pub const PRESETS: [&str; 4] = ["default", "envoy", "kong", "nginx"];
 
 /// Builds the schema: the preset first, then each field the config overrides. Errors name
@@ -149,6 +153,16 @@ pub fn build(raw: &RawEvents) -> Result<EventSchema, (String, String)> {
         }
         if labels.iter().any(|l| l.name == name) {
             return Err(("labels".into(), format!("label `{name}` is listed twice")));
+        }
+        if RESERVED_LABELS.contains(&name.as_str()) {
+            return Err((
+                "labels".into(),
+                format!(
+                    "`{name}` is a label slipstream puts on its own metrics ({}); \
+                     name the field by a longer path or rename it upstream",
+                    RESERVED_LABELS.join(", ")
+                ),
+            ));
         }
         labels.push(LabelField { name, path });
     }
@@ -225,6 +239,15 @@ mod tests {
         let s = build(&r).unwrap();
         assert_eq!(s.latency_to_ms, 1.0);
         assert_eq!(s.labels[0].name, "upstream_zone");
+    }
+
+    #[test]
+    fn rejects_labels_named_like_metric_labels() {
+        let mut raw = raw(None);
+        raw.labels = vec!["window".into()];
+        let (key, message) = build(&raw).unwrap_err();
+        assert_eq!(key, "labels");
+        assert!(message.contains("its own metrics"), "{message}");
     }
 
     #[test]
