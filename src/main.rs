@@ -81,6 +81,14 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let path = config;
             let mut config = config::load(&path)?;
+            if brokers.as_deref().is_some_and(|b| b.trim().is_empty())
+                || topics
+                    .as_ref()
+                    .is_some_and(|t| t.iter().any(|t| t.trim().is_empty()))
+                || group.as_deref().is_some_and(|g| g.trim().is_empty())
+            {
+                bail!("--brokers, --topics and --group must not be empty");
+            }
             let kafka = &mut config.run.kafka;
             kafka.brokers = brokers.unwrap_or(kafka.brokers.clone());
             kafka.topics = topics.unwrap_or(kafka.topics.clone());

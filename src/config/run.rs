@@ -36,7 +36,8 @@ pub struct RawKafka {
     pub topics: Option<Vec<String>>,
     /// The consumer group.
     pub group: Option<String>,
-    /// Passed through to librdkafka (`security.protocol`, `sasl.*`, `ssl.*` …).
+    /// Passed through to librdkafka (`session.timeout.ms`, `sasl.*` for PLAIN …). This
+    /// build has no TLS or SCRAM (docs/run.md).
     #[serde(default)]
     pub properties: BTreeMap<String, RawProperty>,
 }

@@ -11,7 +11,7 @@
 //! sample, which PromQL handles, instead of a stale or NaN one.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge, Key, Label, Recorder, SharedString};
 use metrics_exporter_prometheus::{
@@ -45,6 +45,7 @@ struct WindowGauges {
 
 struct SeriesGauges {
     windows: Vec<WindowGauges>,
+    objective: Gauge,
     budget: Slot,
     events_good: Counter,
     events_bad: Counter,
@@ -55,6 +56,9 @@ pub struct PrometheusSink {
     handle: PrometheusHandle,
     series: HashMap<String, SeriesGauges>,
     key_buf: String,
+    /// Gauges not updated for this long are dropped by the registry.
+    idle: Duration,
+    last_publish: Option<Instant>,
 }
 
 impl PrometheusSink {
@@ -73,6 +77,8 @@ impl PrometheusSink {
             recorder,
             series: HashMap::new(),
             key_buf: String::new(),
+            idle: idle_after(interval),
+            last_publish: None,
         }
     }
 
@@ -104,6 +110,16 @@ impl PrometheusSink {
 
     /// Publishes one report, and the state of the engine and the source with it.
     pub fn publish(&mut self, report: &Report, live_series: usize, status: &SourceStatus) {
+        // After a gap in publishing (skipped or slow evaluations) the registry may have
+        // dropped gauges whose handles are cached here; register every series afresh.
+        let now = Instant::now();
+        if self
+            .last_publish
+            .is_some_and(|last| now - last >= self.idle / 2)
+        {
+            self.series.clear();
+        }
+        self.last_publish = Some(now);
         for series in &report.slos {
             self.key_buf.clear();
             self.key_buf.push_str(&series.name);
@@ -129,9 +145,8 @@ impl PrometheusSink {
             labels.extend(extra.iter().map(|(k, v)| Label::new(*k, v.clone())));
             labels
         };
-        self.gauge("slipstream_slo_objective", base.clone())
-            .set(series.objective);
         SeriesGauges {
+            objective: self.gauge("slipstream_slo_objective", base.clone()),
             windows: series
                 .windows
                 .iter()
@@ -225,6 +240,7 @@ fn update_series(recorder: &PrometheusRecorder, gauges: &mut SeriesGauges, serie
         labels.extend(extra.iter().map(|(k, v)| Label::new(*k, v.clone())));
         recorder.register_gauge(&Key::from_parts(name, labels), &METADATA)
     };
+    gauges.objective.set(series.objective);
     gauges.budget.set(series.error_budget_remaining, || {
         register("slipstream_error_budget_remaining", &[])
     });
@@ -353,4 +369,77 @@ fn describe(recorder: &PrometheusRecorder) {
         None,
         "Time to decode and aggregate one batch of messages.".into(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Span;
+    use crate::report::{EventCounts, Lifetime, WindowReport};
+
+    fn report(sli_window: Option<(u64, u64)>) -> Report {
+        let (total, good) = sli_window.unwrap_or((0, 0));
+        Report {
+            at_ms: 1_795_262_400_000,
+            events: EventCounts::default(),
+            slos: vec![SeriesReport {
+                name: "checkout".into(),
+                labels: vec![("route".into(), "POST /pay".into())],
+                objective: 0.999,
+                window: Span::DAY,
+                error_budget_remaining: crate::report::error_budget_remaining(good, total, 0.999),
+                windows: vec![WindowReport {
+                    window: Span::DAY,
+                    total,
+                    good,
+                    sli: crate::report::sli(good, total),
+                    burn_rate: crate::report::burn_rate(good, total, 0.999),
+                    latency_ms: Some(None),
+                }],
+                lifetime: Lifetime { total, good },
+            }],
+        }
+    }
+
+    #[test]
+    fn exports_values_and_leaves_out_nulls() {
+        let mut sink = PrometheusSink::new(Duration::from_secs(1));
+        let status = SourceStatus::default();
+        sink.publish(&report(Some((1000, 998))), 1, &status);
+        let text = sink.handle().render();
+        let line = |prefix: &str| {
+            text.lines()
+                .find(|l| l.starts_with(prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+                .rsplit_once(' ')
+                .unwrap()
+                .1
+                .parse::<f64>()
+                .unwrap()
+        };
+        let series = r#"{slo="checkout",route="POST /pay""#;
+        assert_eq!(
+            line(&format!("slipstream_sli{series},window=\"1d\"}}")),
+            0.998
+        );
+        assert_eq!(line(&format!("slipstream_slo_objective{series}}}")), 0.999);
+        assert_eq!(
+            line(&format!(
+                "slipstream_slo_events_total{series},outcome=\"bad\"}}"
+            )),
+            2.0
+        );
+        assert_eq!(line("slipstream_series "), 1.0);
+
+        // An empty window: no SLI sample is set (the registry drops the stale one once
+        // idle), but the counts are still exported, as zeros.
+        let mut empty = PrometheusSink::new(Duration::from_secs(1));
+        empty.publish(&report(None), 1, &status);
+        let text = empty.handle().render();
+        assert!(!text.contains("slipstream_sli{"), "{text}");
+        assert!(!text.contains("slipstream_latency_ms{"), "{text}");
+        assert!(text.contains(&format!(
+            "slipstream_window_events{series},window=\"1d\",outcome=\"good\"}} 0"
+        )));
+    }
 }
