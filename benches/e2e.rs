@@ -65,6 +65,9 @@ fn raw_drain(brokers: &str, topic: &str, group: &str) -> f64 {
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
+        // The same fetch tuning `run` uses (src/source/kafka.rs): a like-for-like drain.
+        .set("fetch.queue.backoff.ms", "10")
+        .set("enable.auto.offset.store", "false")
         .create()
         .unwrap();
     consumer.subscribe(&[topic]).unwrap();

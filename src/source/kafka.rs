@@ -3,7 +3,7 @@
 //!
 //! Per batch, not per message: one lock of the engine, one clock read, one offset store,
 //! one metric update. librdkafka hands over each message as it fetched it; the payloads
-//! are decoded in place.
+//! are decoded in place, on an ingest thread beside the polling one.
 //!
 //! Offsets (at-least-once): librdkafka's automatic offset store is off. An offset is
 //! stored only after the batch holding its message is in the engine's state, and the
@@ -11,7 +11,7 @@
 //! stored offsets. A crash can therefore replay a batch (counted twice), never lose one.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::client::ClientContext;
@@ -29,6 +29,10 @@ use crate::engine::Engine;
 /// Messages per batch: large enough to amortise the lock and the offset store, small
 /// enough that a batch is ingested in well under a millisecond.
 pub const MAX_BATCH: usize = 2_048;
+/// Batches polled but not yet counted: bounds the memory between the two threads.
+const IN_FLIGHT: usize = 2;
+/// How long a revoke waits for polled batches to be counted before it commits.
+const REVOKE_WAIT: Duration = Duration::from_secs(10);
 /// How long a poll waits for the first message of a batch; bounds how late a stop is seen.
 const POLL_WAIT: Duration = Duration::from_millis(100);
 
@@ -57,6 +61,38 @@ pub struct SourceMetrics {
 /// Callbacks librdkafka runs on the consumer thread, inside `poll`.
 pub struct SourceContext {
     status: Arc<SourceStatus>,
+    in_flight: InFlight,
+}
+
+/// Batches handed to the ingest thread and not yet counted (with their offsets stored).
+#[derive(Default)]
+struct InFlight {
+    count: Mutex<usize>,
+    drained: Condvar,
+}
+
+impl InFlight {
+    fn started(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    fn finished(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            self.drained.notify_all();
+        }
+    }
+
+    /// Waits until every batch handed over is counted, at most `limit`.
+    fn wait_drained(&self, limit: Duration) -> bool {
+        let count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, _) = self
+            .drained
+            .wait_timeout_while(count, limit, |n| *n > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *count == 0
+    }
 }
 
 impl ClientContext for SourceContext {
@@ -109,7 +145,11 @@ impl ClientContext for SourceContext {
 impl ConsumerContext for SourceContext {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(partitions) = rebalance {
-            // The next owner starts from the committed offsets: commit what is counted.
+            // The next owner starts from the committed offsets: let the batches already
+            // polled be counted and their offsets stored, then commit them.
+            if !self.in_flight.wait_drained(REVOKE_WAIT) {
+                tracing::warn!("batches still uncounted at revoke; their events may be read twice");
+            }
             commit(consumer, "before giving up partitions");
             tracing::info!("partitions revoked: {}", describe(partitions));
         }
@@ -185,12 +225,19 @@ impl KafkaSource {
             .set("enable.auto.commit", "true")
             .set("auto.offset.reset", "earliest")
             .set("statistics.interval.ms", "1000")
-            .set("enable.partition.eof", "false");
+            .set("enable.partition.eof", "false")
+            // librdkafka pauses fetching a partition whose local queue is full for this
+            // long (default 1 s): a consumer as fast as ours then drains the queue and
+            // idles for most of that second.
+            .set("fetch.queue.backoff.ms", "10");
         for (key, value) in &settings.properties {
             config.set(key, value);
         }
         let consumer: BaseConsumer<SourceContext> = config
-            .create_with_context(SourceContext { status })
+            .create_with_context(SourceContext {
+                status,
+                in_flight: InFlight::default(),
+            })
             .map_err(|source| SourceError::Create {
                 brokers: settings.brokers.clone(),
                 source,
@@ -205,8 +252,13 @@ impl KafkaSource {
         Ok(KafkaSource { consumer })
     }
 
-    /// Consumes until `stop` is set: batches into `engine`, offsets stored after each.
-    /// Then commits and leaves the group (the consumer closes when dropped).
+    /// Consumes until `stop` is set, then commits and leaves the group (the consumer
+    /// closes when dropped).
+    ///
+    /// Two threads, so that polling librdkafka and aggregating overlap: this one polls
+    /// batches, a scoped ingest thread counts each batch into `engine` and then stores
+    /// its offsets. Batches travel by bounded channels and come back for reuse, so a slow
+    /// engine slows polling instead of growing a queue.
     pub fn run(
         self,
         engine: &Mutex<Engine>,
@@ -215,50 +267,101 @@ impl KafkaSource {
         metrics: &SourceMetrics,
     ) {
         let consumer = &self.consumer;
-        let status = &consumer.context().status;
-        let mut batch: Vec<BorrowedMessage<'_>> = Vec::with_capacity(MAX_BATCH);
-        while !stop.load(Ordering::Relaxed) {
-            batch.clear();
-            let mut wait = POLL_WAIT;
-            while batch.len() < MAX_BATCH {
-                match consumer.poll(wait) {
-                    Some(Ok(message)) => batch.push(message),
-                    Some(Err(e)) => {
-                        status.kafka_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!("kafka consume error: {e}");
-                        break;
-                    }
-                    None => break,
-                }
-                wait = Duration::ZERO;
-            }
-            if batch.is_empty() {
-                continue;
-            }
-            status.connected.store(true, Ordering::Relaxed);
-            let started = Instant::now();
-            {
-                let now_ms = SystemTime::now()
-                    .duration_since(UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
-                let mut engine = engine.lock().unwrap_or_else(|e| e.into_inner());
-                engine.set_latest_valid(Some(now_ms + max_clock_skew_ms));
-                // A message without a payload (a tombstone) is not JSON: counted, not lost.
-                engine.ingest_all(batch.iter().map(|m| m.payload().unwrap_or(b"")));
-            }
-            store_offsets(consumer, &batch);
-            metrics
-                .batch_seconds
-                .record(started.elapsed().as_secs_f64());
-            metrics.messages_consumed.increment(batch.len() as u64);
-            status
-                .messages_consumed
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let (full_tx, full_rx) = mpsc::sync_channel::<Vec<BorrowedMessage<'_>>>(IN_FLIGHT);
+        let (empty_tx, empty_rx) = mpsc::sync_channel(IN_FLIGHT + 1);
+        for _ in 0..=IN_FLIGHT {
+            let _ = empty_tx.send(Vec::with_capacity(MAX_BATCH));
         }
-        drop(batch);
+        std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("slipstream-ingest".into())
+                .spawn_scoped(scope, || {
+                    for mut batch in full_rx {
+                        if !batch.is_empty() {
+                            ingest(consumer, engine, &batch, max_clock_skew_ms, metrics);
+                            batch.clear();
+                            consumer.context().in_flight.finished();
+                        }
+                        if empty_tx.send(batch).is_err() {
+                            return;
+                        }
+                    }
+                })
+                .expect("the OS refused to start the ingest thread");
+            poll_batches(consumer, stop, &empty_rx, &full_tx);
+            drop(full_tx);
+        });
         commit(consumer, "at shutdown");
         tracing::info!("consumer stopped; leaving the group");
     }
+}
+
+/// Fills batches from librdkafka and hands them to the ingest thread, until `stop`.
+fn poll_batches<'c>(
+    consumer: &'c BaseConsumer<SourceContext>,
+    stop: &AtomicBool,
+    empty: &mpsc::Receiver<Vec<BorrowedMessage<'c>>>,
+    full: &mpsc::SyncSender<Vec<BorrowedMessage<'c>>>,
+) {
+    let status = &consumer.context().status;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut batch) = empty.recv() else { return };
+        let mut wait = POLL_WAIT;
+        while batch.len() < MAX_BATCH {
+            match consumer.poll(wait) {
+                Some(Ok(message)) => batch.push(message),
+                Some(Err(e)) => {
+                    status.kafka_errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!("kafka consume error: {e}");
+                    break;
+                }
+                None => break,
+            }
+            wait = Duration::ZERO;
+        }
+        if batch.is_empty() {
+            // Back into the pool, through the channel the ingest thread refills it by.
+            if full.send(batch).is_err() {
+                return;
+            }
+            continue;
+        }
+        status.connected.store(true, Ordering::Relaxed);
+        consumer.context().in_flight.started();
+        if full.send(batch).is_err() {
+            return;
+        }
+    }
+}
+
+/// Counts one batch into the engine, then stores its offsets: an offset is stored only
+/// once its event is in the engine's state.
+fn ingest(
+    consumer: &BaseConsumer<SourceContext>,
+    engine: &Mutex<Engine>,
+    batch: &[BorrowedMessage<'_>],
+    max_clock_skew_ms: i64,
+    metrics: &SourceMetrics,
+) {
+    let started = Instant::now();
+    {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let mut engine = engine.lock().unwrap_or_else(|e| e.into_inner());
+        engine.set_latest_valid(Some(now_ms + max_clock_skew_ms));
+        // A message without a payload (a tombstone) is not JSON: counted, not lost.
+        engine.ingest_all(batch.iter().map(|m| m.payload().unwrap_or(b"")));
+    }
+    store_offsets(consumer, batch);
+    metrics
+        .batch_seconds
+        .record(started.elapsed().as_secs_f64());
+    metrics.messages_consumed.increment(batch.len() as u64);
+    let status = &consumer.context().status;
+    status
+        .messages_consumed
+        .fetch_add(batch.len() as u64, Ordering::Relaxed);
 }
 
 /// Stores, per partition, the offset after the newest message of the batch.
