@@ -234,6 +234,9 @@ fn rss(tansu: &Tansu) {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
+    while common::http::get(&listen, "/healthz").is_none() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let load = {
         let (stop, brokers) = (stop.clone(), brokers.clone());
@@ -258,7 +261,14 @@ fn rss(tansu: &Tansu) {
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
     };
     for minute in 0..=10 {
-        println!("rss at minute {minute:2}: {} KiB", rss_kb(child.id()));
+        let read = common::http::get(&listen, "/metrics")
+            .map(|(_, text)| common::http::samples(&text))
+            .and_then(|s| common::http::sample(&s, "slipstream_events_read_total", &[]))
+            .unwrap_or(0.0);
+        println!(
+            "rss at minute {minute:2}: {} KiB after {read} events",
+            rss_kb(child.id())
+        );
         if minute < 10 {
             std::thread::sleep(Duration::from_secs(60));
         }
