@@ -96,7 +96,7 @@ pub async fn demo(
             _ = ticks.tick() => {
                 let latest = shared.latest.lock().unwrap_or_else(|e| e.into_inner()).clone();
                 if let Some(report) = latest {
-                    print!("{}", summary(&report));
+                    say(&summary(&report));
                 }
             }
         }
@@ -105,8 +105,15 @@ pub async fn demo(
     let _ = stop_run.send(());
     running.wait().await?;
     let sent = generator.join().unwrap_or(Ok(0))?;
-    println!("stopped cleanly; {sent} events produced");
+    say(&format!("stopped cleanly; {sent} events produced\n"));
     Ok(())
+}
+
+/// Prints to stdout; a closed stdout (`slipstream demo | head`) does not stop the demo.
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// A few lines a person can follow: per SLO series, the 5-minute SLI, the short and long
