@@ -1,5 +1,6 @@
 //! `slipstream demo`, the README's run command, as a user runs it: it serves SLIs of the
-//! traffic it generates within seconds, and Ctrl-C stops it cleanly.
+//! traffic it generates within seconds, a real Prometheus scrapes and queries them, and
+//! Ctrl-C stops it cleanly.
 
 mod common;
 
@@ -48,6 +49,32 @@ fn demo_serves_live_slis_and_stops_on_ctrl_c() {
         std::thread::sleep(Duration::from_millis(250));
     };
     assert!((0.0..=1.0).contains(&sli), "{sli}");
+
+    // What a user's Prometheus sees: the exposition parses, and PromQL works on it.
+    if let Some(prometheus) = common::prometheus::Prometheus::scraping(&addr) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let query = r#"sum by (slo) (slipstream_window_events{window="5m"})"#;
+        loop {
+            let result = prometheus.query(query);
+            let slos: Vec<&str> = result
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|r| r["metric"]["slo"].as_str())
+                .collect();
+            if slos.contains(&"checkout-availability") && slos.contains(&"service-availability") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Prometheus has no {query}: {result}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let burn = prometheus
+            .query(r#"slipstream_burn_rate{slo="checkout-availability",window="5m"} >= 0"#);
+        assert_eq!(burn.as_array().unwrap().len(), 1, "{burn}");
+    }
 
     let pid = child.id().to_string();
     assert!(

@@ -3,5 +3,6 @@
 
 pub mod broker;
 pub mod http;
+pub mod prometheus;
 pub mod report;
 pub mod slipstream;

@@ -1,0 +1,112 @@
+//! A real Prometheus server (Debian's `prometheus` package) scraping slipstream, for tests
+//! that check what a user's Prometheus sees. Installed with apt-get on first use when it
+//! is missing; under `CI=true` a missing server fails the test instead of skipping it.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use super::broker::free_port;
+use super::http;
+
+const BINARY: &str = "/usr/bin/prometheus";
+
+static INSTALLED: OnceLock<bool> = OnceLock::new();
+
+fn install() -> bool {
+    if std::path::Path::new(BINARY).is_file() {
+        return true;
+    }
+    eprintln!("prometheus not found: apt-get install -y prometheus");
+    let ok = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    ok(&["update"]) && ok(&["install", "-y", "--no-install-recommends", "prometheus"])
+}
+
+pub struct Prometheus {
+    child: Child,
+    dir: PathBuf,
+    pub addr: String,
+}
+
+impl Prometheus {
+    /// Starts Prometheus scraping `target` (host:port) every second; `None` (the test
+    /// should return) when it cannot be installed and this is not CI.
+    pub fn scraping(target: &str) -> Option<Prometheus> {
+        if !*INSTALLED.get_or_init(install) {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "prometheus is not installed and apt-get install failed"
+            );
+            eprintln!("SKIPPED: prometheus is not installed");
+            return None;
+        }
+        let addr = format!("127.0.0.1:{}", free_port());
+        let dir = std::env::temp_dir().join(format!("slipstream-prom-{}", free_port()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("prometheus.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\n\
+                 scrape_configs:\n  - job_name: slipstream\n    \
+                 static_configs: [{{ targets: [\"{target}\"] }}]\n"
+            ),
+        )
+        .unwrap();
+        let child = Command::new(BINARY)
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address={addr}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus");
+        let prometheus = Prometheus { child, dir, addr };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !matches!(http::get(&prometheus.addr, "/-/ready"), Some((200, _))) {
+            assert!(
+                Instant::now() < deadline,
+                "prometheus not ready within 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Some(prometheus)
+    }
+
+    /// Runs an instant PromQL query; the `data.result` array.
+    pub fn query(&self, promql: &str) -> serde_json::Value {
+        let encoded: String = promql
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        let (status, body) = http::get(&self.addr, &format!("/api/v1/query?query={encoded}"))
+            .expect("prometheus answers");
+        assert_eq!(status, 200, "{promql}: {body}");
+        let value: serde_json::Value = serde_json::from_str(&body).unwrap();
+        value["data"]["result"].clone()
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
