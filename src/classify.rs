@@ -135,7 +135,7 @@ impl Classifier {
             let mut windows: Vec<Span> = p
                 .slos
                 .iter()
-                .flat_map(|&i| config.slos[i].windows.iter().copied())
+                .flat_map(|&i| config.slos[i].engine_windows())
                 .collect();
             windows.sort();
             windows.dedup();

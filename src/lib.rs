@@ -20,6 +20,7 @@
 //!                                                   └──── run::api: /api/v1/slos, /readyz
 //! ```
 
+pub mod alert;
 pub mod classify;
 pub mod cli;
 pub mod config;

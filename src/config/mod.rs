@@ -4,6 +4,7 @@
 //! Errors say which file, which SLO (by name) and which field is at fault, and what to
 //! write instead; nothing runs on a config that does not validate.
 
+pub mod alerting;
 mod duration;
 pub mod events;
 pub mod raw;
@@ -12,6 +13,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use alerting::{AlertPolicy, AlertRule, AlertingSettings, AlertmanagerSettings, Severity};
 pub use duration::Span;
 pub use events::{EventSchema, FieldPath, LabelField, MAX_LABELS};
 pub use run::{Clock, Evaluation, KafkaSettings, RunSettings};
@@ -38,6 +40,8 @@ pub struct Config {
     pub slos: Vec<Slo>,
     /// What only `run` reads: Kafka, HTTP and the evaluation clock.
     pub run: RunSettings,
+    /// Where alerts go.
+    pub alerting: AlertingSettings,
 }
 
 /// One SLO, checked and normalised.
@@ -56,6 +60,24 @@ pub struct Slo {
     pub window: Span,
     /// Every window this SLO reports: the configured ones and its own, ascending.
     pub windows: Vec<Span>,
+    /// Its burn-rate alert rules.
+    pub alerts: AlertPolicy,
+}
+
+impl Slo {
+    /// Every window the engine keeps for this SLO: the reported ones and the alert
+    /// rules', ascending.
+    pub fn engine_windows(&self) -> Vec<Span> {
+        let mut all: Vec<Span> = self
+            .windows
+            .iter()
+            .copied()
+            .chain(self.alerts.windows())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

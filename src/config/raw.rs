@@ -24,6 +24,8 @@ pub struct RawConfig {
     /// `run` only: which clock windows are evaluated on, and how often.
     #[serde(default)]
     pub evaluation: super::run::RawEvaluation,
+    /// Where alerts go, and defaults of every SLO's `alerts`.
+    pub alerting: Option<super::alerting::RawAlerting>,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).
@@ -66,6 +68,8 @@ pub struct RawSlo {
     pub objective: f64,
     /// The rolling SLO window, which is also the error-budget period.
     pub window: String,
+    /// Burn-rate alert rules; default: the SRE Workbook's, scaled to `window`.
+    pub alerts: Option<super::alerting::RawSloAlerts>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -206,7 +206,7 @@ pub fn build(
 }
 
 /// `250ms`, `5s`, `1m`, `1h`: a duration in milliseconds, at most a day.
-fn millis(text: &str, zero_ok: bool) -> Result<i64, String> {
+pub(super) fn millis(text: &str, zero_ok: bool) -> Result<i64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())

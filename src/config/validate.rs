@@ -48,7 +48,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
     let mut names = HashSet::new();
     let mut slos = Vec::with_capacity(raw.slos.len());
     for (i, raw_slo) in raw.slos.iter().enumerate() {
-        let slo = validate_slo(i, raw_slo, &events, &windows)?;
+        let slo = validate_slo(i, raw_slo, &events, &windows, raw.alerting.as_ref())?;
         if !names.insert(slo.name.clone()) {
             return Err(err(
                 Some(&slo.name),
@@ -60,7 +60,14 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
     }
     let run = super::run::build(&raw.kafka, &raw.http, &raw.evaluation)
         .map_err(|(field, m)| err(None, field, m))?;
-    Ok(Config { events, slos, run })
+    let alerting = super::alerting::build_settings(raw.alerting.as_ref())
+        .map_err(|(field, m)| err(None, field, m))?;
+    Ok(Config {
+        events,
+        slos,
+        run,
+        alerting,
+    })
 }
 
 fn window(text: &str) -> Result<Span, String> {
@@ -78,6 +85,7 @@ fn validate_slo(
     raw: &RawSlo,
     events: &EventSchema,
     windows: &[Span],
+    alerting: Option<&super::alerting::RawAlerting>,
 ) -> Result<Slo, ValidationError> {
     let name = raw.name.trim();
     let at = |field: &str| format!("slos[{i}].{field}");
@@ -158,6 +166,10 @@ fn validate_slo(
         Ok(w) => w,
         Err(m) => return fail("window", m),
     };
+    let alerts = match super::alerting::build_policy(raw.alerts.as_ref(), alerting, window) {
+        Ok(a) => a,
+        Err((field, m)) => return fail(&field, m),
+    };
     let mut all_windows: Vec<Span> = windows.to_vec();
     all_windows.push(window);
     all_windows.sort();
@@ -171,6 +183,7 @@ fn validate_slo(
         objective: percent_to_fraction(objective),
         window,
         windows: all_windows,
+        alerts,
     })
 }
 

@@ -136,6 +136,21 @@ impl Engine {
         self.check_retained(at_ms)?;
         let mut slos = Vec::new();
         let mut acc = Accumulator::default();
+        // Per SLO: the windows its alert rules read that it does not report.
+        let alert_only: Vec<Vec<Span>> = self
+            .slos
+            .iter()
+            .map(|slo| {
+                let mut extra: Vec<Span> = slo
+                    .alerts
+                    .windows()
+                    .filter(|w| !slo.windows.contains(w))
+                    .collect();
+                extra.sort();
+                extra.dedup();
+                extra
+            })
+            .collect();
         for (p, population) in self.classifier.populations().iter().enumerate() {
             let layout = &population.layout;
             let labels = self.classifier.series_labels(p);
@@ -159,23 +174,21 @@ impl Engine {
                     .collect();
                 for (j, &s) in population.slos.iter().enumerate() {
                     let slo = &self.slos[s];
-                    let windows: Vec<WindowReport> = slo
-                        .windows
-                        .iter()
-                        .map(|w| {
-                            let i = layout.windows.iter().position(|(lw, _)| lw == w);
-                            let i = i.expect("every SLO window is in its population's layout");
-                            let (total, good) = (sums[i][0], sums[i][1 + j]);
-                            WindowReport {
-                                window: *w,
-                                total,
-                                good,
-                                sli: report::sli(good, total),
-                                burn_rate: report::burn_rate(good, total, slo.objective),
-                                latency_ms: percentiles.iter().find(|(pw, _)| pw == w).map(|p| p.1),
-                            }
-                        })
-                        .collect();
+                    let report_of = |w: &Span| {
+                        let i = layout.windows.iter().position(|(lw, _)| lw == w);
+                        let i = i.expect("every SLO window is in its population's layout");
+                        let (total, good) = (sums[i][0], sums[i][1 + j]);
+                        WindowReport {
+                            window: *w,
+                            total,
+                            good,
+                            sli: report::sli(good, total),
+                            burn_rate: report::burn_rate(good, total, slo.objective),
+                            latency_ms: percentiles.iter().find(|(pw, _)| pw == w).map(|p| p.1),
+                        }
+                    };
+                    let windows: Vec<WindowReport> = slo.windows.iter().map(report_of).collect();
+                    let alert_windows = alert_only[s].iter().map(report_of).collect();
                     let own = windows
                         .iter()
                         .find(|w| w.window == slo.window)
@@ -193,6 +206,7 @@ impl Engine {
                                 slo.objective,
                             ),
                             windows,
+                            alert_windows,
                             lifetime: report::Lifetime {
                                 total: lifetime[0],
                                 good: lifetime[1 + j],

@@ -65,6 +65,9 @@ pub struct SeriesReport {
     pub error_budget_remaining: Option<f64>,
     /// Ascending by window length.
     pub windows: Vec<WindowReport>,
+    /// The windows its alert rules read that are not in `windows` (not part of the JSON
+    /// report).
+    pub alert_windows: Vec<WindowReport>,
     /// Every event this series has counted since the start, and the good ones among them:
     /// monotonic, whatever the windows (the `slipstream_slo_events_total` counters; not
     /// part of the JSON report).
@@ -86,6 +89,16 @@ pub struct WindowReport {
     pub burn_rate: Option<f64>,
     /// `None` for windows too long to keep percentiles; `Some(None)` when empty.
     pub latency_ms: Option<Option<[f64; 4]>>,
+}
+
+impl SeriesReport {
+    /// The window `w`, reported or read by an alert rule.
+    pub fn window(&self, w: Span) -> Option<&WindowReport> {
+        self.windows
+            .iter()
+            .chain(&self.alert_windows)
+            .find(|r| r.window == w)
+    }
 }
 
 impl Serialize for Report {
@@ -226,6 +239,7 @@ mod tests {
                 window: Span::DAY,
                 error_budget_remaining: None,
                 lifetime: Lifetime { total: 2, good: 2 },
+                alert_windows: Vec::new(),
                 windows: vec![
                     WindowReport {
                         window: Span::from_secs(300),

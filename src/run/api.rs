@@ -32,6 +32,7 @@ pub async fn serve(
     let app = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/api/v1/slos", get(slos))
+        .route("/api/v1/alerts", get(alerts))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .with_state(AppState { shared, metrics });
@@ -81,6 +82,29 @@ async fn slos(State(state): State<AppState>, Query(query): Query<SlosQuery>) -> 
             Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         },
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// Every alert that is not inactive, as of the last evaluation.
+async fn alerts(State(state): State<AppState>) -> Response {
+    let body = {
+        let book = state
+            .shared
+            .alerts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let at = state
+            .shared
+            .latest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|r| crate::decode::timestamp::format_rfc3339(r.at_ms));
+        serde_json::to_vec(&serde_json::json!({ "at": at, "alerts": book.active() }))
+    };
+    match body {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }

@@ -18,10 +18,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::config::{Clock, Config, Evaluation};
+use crate::alert::AlertBook;
+use crate::config::{Clock, Config, Evaluation, Slo};
 use crate::engine::{Engine, EvalError};
 use crate::replay::next_minute;
 use crate::report::Report;
+use crate::sink::alertmanager::AlertmanagerSink;
 use crate::sink::prometheus::PrometheusSink;
 use crate::source::SourceStatus;
 use crate::source::kafka::{KafkaSource, SourceError};
@@ -57,6 +59,9 @@ pub struct Shared {
     pub evaluation: Evaluation,
     /// The newest report the evaluator made, for `demo`'s summary.
     pub latest: Mutex<Option<Arc<Report>>>,
+    /// Alert states, moved on by each evaluation.
+    pub alerts: Mutex<AlertBook>,
+    pub slos: Vec<Slo>,
 }
 
 impl Shared {
@@ -120,6 +125,8 @@ pub async fn start(
         status,
         evaluation: settings.evaluation.clone(),
         latest: Mutex::new(None),
+        alerts: Mutex::new(AlertBook::default()),
+        slos: config.slos.clone(),
     });
     let stop = Arc::new(AtomicBool::new(false));
     let consumer = {
@@ -133,10 +140,21 @@ pub async fn start(
     };
     let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
     let metrics = sink.handle();
+    let alertmanager = config.alerting.alertmanager.clone().map(|am| {
+        AlertmanagerSink::start(
+            am,
+            config.alerting.runbook_url.clone(),
+            format!("http://{addr}"),
+        )
+    });
+    let outputs = Outputs {
+        prometheus: sink,
+        alertmanager,
+    };
     let evaluator = tokio::spawn(evaluate_every(
         interval,
         shared.clone(),
-        sink,
+        outputs,
         stopped_rx.clone(),
     ));
     let server = api::serve(listener, shared.clone(), metrics, stopped_rx);
@@ -169,14 +187,21 @@ pub async fn start(
     Ok(Running { addr, shared, done })
 }
 
-/// Every `interval`: evaluate now, publish to the sink, keep the report for `demo`.
+/// Where each evaluation goes.
+struct Outputs {
+    prometheus: PrometheusSink,
+    alertmanager: Option<AlertmanagerSink>,
+}
+
+/// Every `interval`: evaluate now, move the alerts on, publish to the sinks, keep the
+/// report for `demo`.
 async fn evaluate_every(
     interval: Duration,
     shared: Arc<Shared>,
-    sink: PrometheusSink,
+    outputs: Outputs,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) {
-    let sink = Arc::new(Mutex::new(sink));
+    let sink = Arc::new(Mutex::new(outputs));
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -199,9 +224,30 @@ async fn evaluate_every(
                     return;
                 }
             };
-            let mut sink = sink.lock().unwrap_or_else(|e| e.into_inner());
-            sink.publish(&report, live_series, &shared.status);
-            sink.evaluation_took(started.elapsed());
+            let mut outputs = sink.lock().unwrap_or_else(|e| e.into_inner());
+            let Outputs {
+                prometheus,
+                alertmanager,
+            } = &mut *outputs;
+            let mut alerts = shared.alerts.lock().unwrap_or_else(|e| e.into_inner());
+            let transitions = alerts.update(&report, &shared.slos);
+            for t in &transitions {
+                let a = &t.alert;
+                tracing::info!(
+                    "alert {} {} {:?}: {}",
+                    a.slo,
+                    a.severity.as_str(),
+                    a.labels,
+                    a.state.as_str()
+                );
+            }
+            if let Some(am) = alertmanager {
+                am.after_evaluation(&alerts, &shared.slos, !transitions.is_empty(), report.at_ms);
+            }
+            prometheus.publish(&report, live_series, &shared.status);
+            prometheus.publish_alerts(&alerts, alertmanager.as_ref().map(|a| a.outbox()));
+            drop(alerts);
+            prometheus.evaluation_took(started.elapsed());
             *shared.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);
         })
         .await;

@@ -1,5 +1,5 @@
-//! Where reports go in `run`: [`prometheus`] (exposition at `/metrics`). Alertmanager,
-//! OpenTelemetry and Kafka sinks follow the same shape: they take a finished report and
-//! never block ingestion.
+//! Where reports and alerts go in `run`: [`prometheus`] (exposition at `/metrics`) and
+//! [`alertmanager`]. Every sink takes a finished evaluation and never blocks ingestion.
 
+pub mod alertmanager;
 pub mod prometheus;

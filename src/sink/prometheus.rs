@@ -19,8 +19,12 @@ use metrics_exporter_prometheus::{
 };
 use metrics_util::MetricKindMask;
 
+use std::sync::Arc;
+
+use crate::alert::{AlertBook, State};
 use crate::decode::Invalid;
 use crate::report::{Report, SeriesReport};
+use crate::sink::alertmanager::Outbox;
 use crate::source::SourceStatus;
 
 const QUANTILES: [&str; 4] = ["0.5", "0.9", "0.99", "0.999"];
@@ -216,6 +220,40 @@ impl PrometheusSink {
         }
     }
 
+    /// Exports the state of every alert that is not inactive (1 while firing), and the
+    /// Alertmanager sender's counters.
+    pub fn publish_alerts(&self, book: &AlertBook, outbox: Option<Arc<Outbox>>) {
+        for a in book.active() {
+            let mut labels = vec![
+                Label::new("slo", a.slo.clone()),
+                Label::new("severity", a.severity.as_str()),
+            ];
+            labels.extend(
+                a.labels
+                    .iter()
+                    .map(|(k, v)| Label::new(SharedString::from(k.clone()), v.clone())),
+            );
+            let firing = if a.state == State::Firing { 1.0 } else { 0.0 };
+            self.gauge("slipstream_alert_firing", labels).set(firing);
+        }
+        if let Some(outbox) = outbox {
+            let relaxed = std::sync::atomic::Ordering::Relaxed;
+            let counter = |name, value| self.counter(name, Vec::new()).absolute(value);
+            counter(
+                "slipstream_alertmanager_sent_total",
+                outbox.sent.load(relaxed),
+            );
+            counter(
+                "slipstream_alertmanager_failed_total",
+                outbox.failed.load(relaxed),
+            );
+            counter(
+                "slipstream_alerts_dropped_total",
+                outbox.dropped.load(relaxed),
+            );
+        }
+    }
+
     /// Records how long an evaluation took.
     pub fn evaluation_took(&self, took: Duration) {
         self.gauge("slipstream_evaluation_seconds", Vec::new())
@@ -285,7 +323,11 @@ static METADATA: metrics::Metadata<'static> =
 
 /// The HELP lines of every metric (see docs/metrics.md).
 fn describe(recorder: &PrometheusRecorder) {
-    let gauges: [(&str, &str); 11] = [
+    let gauges: [(&str, &str); 12] = [
+        (
+            "slipstream_alert_firing",
+            "1 while the burn-rate alert of an SLO series and severity fires, 0 when pending or resolved.",
+        ),
         (
             "slipstream_sli",
             "Good over total events in the window; absent with no traffic.",
@@ -331,7 +373,19 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help) in gauges {
         recorder.describe_gauge(name.into(), None, help.into());
     }
-    let counters: [(&str, &str); 7] = [
+    let counters: [(&str, &str); 10] = [
+        (
+            "slipstream_alertmanager_sent_total",
+            "Batches of alerts Alertmanager accepted.",
+        ),
+        (
+            "slipstream_alertmanager_failed_total",
+            "Batches of alerts given up on after every retry.",
+        ),
+        (
+            "slipstream_alerts_dropped_total",
+            "Batches of alerts replaced by a newer one before they were sent.",
+        ),
         (
             "slipstream_slo_events_total",
             "Events counted by the SLO series since start, by outcome.",
@@ -397,6 +451,7 @@ mod tests {
                     latency_ms: Some(None),
                 }],
                 lifetime: Lifetime { total, good },
+                alert_windows: Vec::new(),
             }],
         }
     }

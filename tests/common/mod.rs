@@ -1,6 +1,7 @@
 //! Helpers shared by the end-to-end tests. Each test binary uses only some of them.
 #![allow(dead_code)]
 
+pub mod alertmanager;
 pub mod broker;
 pub mod http;
 pub mod prometheus;

@@ -1,0 +1,227 @@
+//! Alerts → Alertmanager (`POST /api/v2/alerts`), the way Prometheus feeds it: every
+//! firing alert is re-sent each `resend_interval` with an `endsAt` a few intervals ahead
+//! (so alerts expire if slipstream dies), and a resolved alert is sent with `endsAt` at
+//! its resolution, for a few intervals.
+//!
+//! Never in the way of ingestion: the evaluator only replaces the latest batch of
+//! alerts to send (one slot, so the queue is bounded by construction; a batch replaced
+//! before it was sent is counted as dropped, and the newer one carries the same alerts).
+//! A sender task posts it, with retries and backoff, on its own.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::Notify;
+
+use crate::alert::{Alert, AlertBook, State, describe};
+use crate::config::{AlertmanagerSettings, ServiceMatch, Slo};
+use crate::decode::timestamp::format_rfc3339;
+
+/// The `alertname` label of every alert slipstream sends.
+pub const ALERT_NAME: &str = "SLOErrorBudgetBurn";
+/// Firing alerts say they end this many resend intervals ahead; resolved ones are sent
+/// for this many intervals after they resolve.
+const AHEAD: i64 = 4;
+const ATTEMPTS: u32 = 4;
+const FIRST_BACKOFF: Duration = Duration::from_millis(250);
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the evaluator hands over, and the sender's counters.
+#[derive(Default)]
+pub struct Outbox {
+    pending: Mutex<Option<Vec<u8>>>,
+    wake: Notify,
+    pub sent: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+    pub dropped: std::sync::atomic::AtomicU64,
+}
+
+impl Outbox {
+    /// Replaces the batch waiting to be sent.
+    fn put(&self, body: Vec<u8>) {
+        let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if pending.replace(body).is_some() {
+            self.dropped
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        drop(pending);
+        self.wake.notify_one();
+    }
+}
+
+/// Builds the Alertmanager payloads from the alert book, and decides when to send.
+pub struct AlertmanagerSink {
+    settings: AlertmanagerSettings,
+    runbook_url: Option<String>,
+    /// Where `generatorURL` points: slipstream's own API.
+    api_base: String,
+    outbox: Arc<Outbox>,
+    last_sent_ms: Option<i64>,
+}
+
+impl AlertmanagerSink {
+    /// Starts the sender task on the current runtime.
+    pub fn start(
+        settings: AlertmanagerSettings,
+        runbook_url: Option<String>,
+        api_base: String,
+    ) -> AlertmanagerSink {
+        let outbox = Arc::new(Outbox::default());
+        tokio::spawn(send_forever(
+            format!("{}/api/v2/alerts", settings.url),
+            outbox.clone(),
+        ));
+        AlertmanagerSink {
+            settings,
+            runbook_url,
+            api_base,
+            outbox,
+            last_sent_ms: None,
+        }
+    }
+
+    pub fn outbox(&self) -> Arc<Outbox> {
+        self.outbox.clone()
+    }
+
+    /// After an evaluation at `at_ms`: sends at once when an alert fired or resolved,
+    /// otherwise every resend interval while anything is firing or recently resolved.
+    pub fn after_evaluation(&mut self, book: &AlertBook, slos: &[Slo], changed: bool, at_ms: i64) {
+        let resend = self.settings.resend_interval_ms;
+        let due = self.last_sent_ms.is_none_or(|last| at_ms - last >= resend);
+        if !(changed || due) {
+            return;
+        }
+        let alerts: Vec<serde_json::Value> = book
+            .active()
+            .into_iter()
+            .filter(|a| match a.state {
+                State::Firing => true,
+                State::Resolved => a.resolved_ms.is_some_and(|r| at_ms - r <= AHEAD * resend),
+                State::Pending | State::Inactive => false,
+            })
+            .map(|a| self.payload(a, slos, at_ms))
+            .collect();
+        if alerts.is_empty() && !changed {
+            return;
+        }
+        self.last_sent_ms = Some(at_ms);
+        let body = serde_json::to_vec(&alerts).expect("alerts serialize");
+        self.outbox.put(body);
+    }
+
+    fn payload(&self, a: &Alert, slos: &[Slo], at_ms: i64) -> serde_json::Value {
+        let mut labels = serde_json::Map::new();
+        labels.insert("alertname".into(), ALERT_NAME.into());
+        labels.insert("slo".into(), a.slo.clone().into());
+        labels.insert("severity".into(), a.severity.as_str().into());
+        let slo = slos.iter().find(|s| s.name == a.slo);
+        if let Some(ServiceMatch::Exact(service)) = slo.map(|s| &s.service) {
+            labels.insert("service".into(), service.clone().into());
+        }
+        for (k, v) in &a.labels {
+            labels.insert(k.clone(), v.clone().into());
+        }
+        let budget = a
+            .error_budget_remaining
+            .map_or("unknown (no traffic)".to_owned(), |b| {
+                format!("{:.1} %", b * 100.0)
+            });
+        let mut annotations = serde_json::Map::new();
+        annotations.insert(
+            "summary".into(),
+            format!(
+                "SLO {} ({:.3} %) is burning its error budget: {}",
+                a.slo,
+                a.objective * 100.0,
+                a.severity.as_str()
+            )
+            .into(),
+        );
+        let why = a.hit.as_ref().map_or(String::new(), describe);
+        annotations.insert(
+            "description".into(),
+            format!("{why}; error budget left {budget}").into(),
+        );
+        if let Some(url) = &self.runbook_url {
+            annotations.insert("runbook_url".into(), url.replace("{slo}", &a.slo).into());
+        }
+        let ends = match a.resolved_ms {
+            Some(r) if a.state == State::Resolved => r,
+            _ => at_ms + AHEAD * self.settings.resend_interval_ms,
+        };
+        serde_json::json!({
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": format_rfc3339(a.since_ms),
+            "endsAt": format_rfc3339(ends),
+            "generatorURL": format!("{}/api/v1/alerts", self.api_base),
+        })
+    }
+}
+
+async fn send_forever(url: String, outbox: Arc<Outbox>) {
+    loop {
+        outbox.wake.notified().await;
+        let Some(body) = outbox
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        else {
+            continue;
+        };
+        let mut backoff = FIRST_BACKOFF;
+        for attempt in 1..=ATTEMPTS {
+            match tokio::time::timeout(TIMEOUT, post_json(&url, &body)).await {
+                Ok(Ok(())) => {
+                    outbox
+                        .sent
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
+                Ok(Err(e)) => tracing::warn!("alertmanager {url}, attempt {attempt}: {e}"),
+                Err(_) => tracing::warn!("alertmanager {url}, attempt {attempt}: timed out"),
+            }
+            if attempt == ATTEMPTS {
+                outbox
+                    .failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+    }
+}
+
+/// POSTs a JSON body over plain HTTP/1.1 and expects a 2xx.
+async fn post_json(url: &str, body: &[u8]) -> std::io::Result<()> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "only http:// URLs")
+    })?;
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let mut stream = tokio::net::TcpStream::connect(host).await?;
+    let head = format!(
+        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await?;
+    let status = response
+        .split(|&b| b == b' ')
+        .nth(1)
+        .and_then(|s| std::str::from_utf8(s).ok())
+        .and_then(|s| s.parse::<u16>().ok());
+    match status {
+        Some(200..=299) => Ok(()),
+        _ => Err(std::io::Error::other(format!(
+            "answered {}",
+            String::from_utf8_lossy(&response[..response.len().min(200)])
+        ))),
+    }
+}
