@@ -139,7 +139,14 @@ impl Classifier {
                 .collect();
             windows.sort();
             windows.dedup();
-            p.layout = Layout::new(&windows, p.slos.len());
+            let mut reported: Vec<Span> = p
+                .slos
+                .iter()
+                .flat_map(|&i| config.slos[i].windows.iter().copied())
+                .collect();
+            reported.sort();
+            reported.dedup();
+            p.layout = Layout::with_percentiles(&windows, p.slos.len(), &reported);
         }
         let n = populations.len();
         Classifier {

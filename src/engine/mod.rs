@@ -18,7 +18,7 @@ use crate::decode::timestamp::format_rfc3339;
 use crate::decode::{Decoder, Invalid};
 use crate::report::{self, EventCounts, Report, SeriesReport, WindowReport};
 use crate::window::latency::Accumulator;
-use crate::window::{LADDER_MS, Layout, MAX_LATENCY_WINDOW, PaneClock, Series, Stage, pane_range};
+use crate::window::{LADDER_MS, Layout, PaneClock, Series, Stage, pane_range};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EvalError {
@@ -245,11 +245,8 @@ impl Engine {
                 .iter()
                 .map(|&(w, t)| (w, layout.tiers[t].step, layout.tiers[t].len));
             let latency = layout.latency.iter().flat_map(|l| {
-                let short = layout
-                    .windows
-                    .iter()
-                    .filter(|(w, _)| *w <= MAX_LATENCY_WINDOW);
-                short.map(|&(w, _)| (w, l.step, l.len))
+                let short = layout.percentile_windows.iter();
+                short.map(|&w| (w, l.step, l.len))
             });
             for (window, step, len) in rings.chain(latency) {
                 let (lo, _) = pane_range(at_ms, window, step);
@@ -257,7 +254,7 @@ impl Engine {
                 if lo < oldest {
                     let mut slos = population.slos.iter().map(|&s| &self.slos[s]);
                     let slo = slos
-                        .find(|s| s.windows.contains(&window))
+                        .find(|s| s.engine_windows().contains(&window))
                         .map_or("", |s| &s.name);
                     let r = LADDER_MS[step];
                     return Err(EvalError::NotRetained {
@@ -294,11 +291,7 @@ fn percentiles(
     };
     let mut out = Vec::new();
     let mut covered_from = None;
-    for &(window, _) in layout
-        .windows
-        .iter()
-        .filter(|(w, _)| *w <= MAX_LATENCY_WINDOW)
-    {
+    for &window in &layout.percentile_windows {
         let (lo, hi) = pane_range(at_ms, window, tier.step);
         series.sum_latency(stage, layout, lo, covered_from.unwrap_or(hi), acc);
         covered_from = Some(lo);

@@ -102,6 +102,8 @@ pub struct Layout {
     pub windows: Vec<(Span, usize)>,
     /// The ring of percentile panes, if any window is short enough to have percentiles.
     pub latency: Option<LatencyTier>,
+    /// The windows that keep percentiles, ascending (those up to an hour).
+    pub percentile_windows: Vec<Span>,
     /// The finest step of all rings: a series stages its current pane at this step.
     pub stage_step: usize,
     /// The tier of the finest counter ring, which takes the writes.
@@ -118,7 +120,14 @@ pub struct LatencyTier {
 
 impl Layout {
     /// `windows` must be ascending and distinct; `goods` is the number of SLOs counted.
+    /// Every window up to an hour keeps percentiles.
     pub fn new(windows: &[Span], goods: usize) -> Layout {
+        Layout::with_percentiles(windows, goods, windows)
+    }
+
+    /// As [`Layout::new`], with percentiles only for those of `percentile_windows` up to
+    /// an hour (windows that only alert rules read need counts, not percentiles).
+    pub fn with_percentiles(windows: &[Span], goods: usize, percentile_windows: &[Span]) -> Layout {
         let width = 1 + goods;
         let mut tiers: Vec<Tier> = Vec::new();
         let mut placed = Vec::with_capacity(windows.len());
@@ -146,7 +155,7 @@ impl Layout {
             tier.offset = offset;
             offset += tier.len as usize * width;
         }
-        let short: Vec<Span> = windows
+        let short: Vec<Span> = percentile_windows
             .iter()
             .copied()
             .filter(|w| *w <= MAX_LATENCY_WINDOW)
@@ -173,6 +182,7 @@ impl Layout {
             width,
             windows: placed,
             latency,
+            percentile_windows: short,
             stage_step,
             fine,
             rollup_panes,
