@@ -14,6 +14,8 @@
 //! than 2^32 events in one pane (over a million per second for an hour), so counts stay
 //! exact at any rate.
 
+use std::ops::Range;
+
 use super::{Head, LADDER_MS, Layout, PaneClock};
 
 pub struct CounterRings {
@@ -86,12 +88,12 @@ impl CounterRings {
         let tier = &layout.tiers[t];
         let cells = &mut self.cells[tier.offset..tier.offset + tier.len as usize * width];
         let carries = &mut self.carries;
-        let clear = |slot: u32| {
-            let at = slot as usize * width;
-            cells[at..at + width].fill(0);
+        let clear = |slots: Range<u32>| {
+            let (from, to) = (slots.start as usize * width, slots.end as usize * width);
+            cells[from..to].fill(0);
             if !carries.is_empty() {
-                let first = (tier.offset + at) as u32;
-                carries.retain(|&(c, _)| c < first || c >= first + width as u32);
+                let (from, to) = ((tier.offset + from) as u32, (tier.offset + to) as u32);
+                carries.retain(|&(c, _)| c < from || c >= to);
             }
         };
         let Some(slot) = self.heads[t].slot_for(pane, tier.len, clear) else {
@@ -114,32 +116,39 @@ impl CounterRings {
         let first = self.first_unrolled(layout);
         self.rolled = last + 1;
         let width = layout.width;
-        // Per coarse tier: the coarse pane being summed, and its sums.
+        // Per coarse tier: the coarse pane being summed, and its sums. Only the first
+        // `width` sums of each are used; they are overwritten, not zeroed, when a coarse
+        // pane starts (zeroing 33 sums per pane was most of a roll-up's cost).
         let mut pending: [(i64, [u64; 33]); LADDER_MS.len()] =
             [(i64::MIN, [0; 33]); LADDER_MS.len()];
+        let mut values = [0u64; 33];
+        let values = &mut values[..width];
         for q in first..=last.min(head.pane) {
             let slot = head.slot_back((head.pane - q) as u32, fine.len);
             let base = fine.offset + slot as usize * width;
             if self.cells[base] == 0 && self.carries.is_empty() {
                 continue;
             }
-            let mut values = [0u64; 33];
-            self.slot_values(base, &mut values[..width]);
+            values.fill(0);
+            self.slot_values(base, values);
             if values[0] == 0 {
                 continue;
             }
             for t in (0..layout.tiers.len()).filter(|&t| t != layout.fine) {
                 let coarse = q.div_euclid(fine_per_coarse(layout, t));
-                if pending[t].0 != coarse {
-                    if pending[t].0 != i64::MIN {
-                        let (pane, sums) = pending[t];
-                        self.add_to(layout, t, pane, &sums[..width]);
-                    }
-                    pending[t] = (coarse, [0; 33]);
+                let (pane, sums) = &mut pending[t];
+                if *pane == coarse {
+                    sums[..width]
+                        .iter_mut()
+                        .zip(&*values)
+                        .for_each(|(s, v)| *s += v);
+                    continue;
                 }
-                for (s, v) in pending[t].1.iter_mut().zip(&values[..width]) {
-                    *s += v;
+                if *pane != i64::MIN {
+                    self.add_to(layout, t, *pane, &sums[..width]);
                 }
+                *pane = coarse;
+                sums[..width].copy_from_slice(values);
             }
         }
         for (t, (pane, sums)) in pending.iter().enumerate() {
