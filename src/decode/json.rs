@@ -37,12 +37,12 @@ pub enum Raw {
 pub struct SyntaxError;
 
 /// A node of the tree of wanted paths.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct PathTree {
     entries: Vec<(Key, Target)>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Target {
     /// The value at this key goes to this capture slot.
     Slot(usize),
@@ -52,7 +52,7 @@ enum Target {
 
 /// A wanted key, with its length and first eight bytes folded into a word: most keys of
 /// an event are told apart by one integer comparison, without a call to memcmp.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Key {
     head: u64,
     /// The first (up to) eight bytes as a little-endian word, and the mask of those bytes.

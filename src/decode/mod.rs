@@ -100,6 +100,8 @@ impl Text {
     }
 }
 
+/// Cloning gives an independent decoder of the same schema (for another thread).
+#[derive(Clone)]
 pub struct Decoder {
     tree: PathTree,
     n_labels: usize,
