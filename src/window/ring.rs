@@ -116,16 +116,28 @@ impl CounterRings {
         let first = self.first_unrolled(layout);
         self.rolled = last + 1;
         let width = layout.width;
-        // Per coarse tier: the coarse pane being summed, and its sums. Only the first
-        // `width` sums of each are used; they are overwritten, not zeroed, when a coarse
-        // pane starts (zeroing 33 sums per pane was most of a roll-up's cost).
-        let mut pending: [(i64, [u64; 33]); LADDER_MS.len()] =
-            [(i64::MIN, [0; 33]); LADDER_MS.len()];
+        let last = last.min(head.pane);
+        if first > last {
+            return;
+        }
+        // Per coarse tier: fine panes per coarse pane, the coarse pane being summed, the
+        // first fine pane past it, and its sums. Fine panes come in ascending order, so a
+        // pane below `end` is in the coarse pane being summed: no division per fine pane.
+        // Only the first `width` sums are used; a new coarse pane overwrites them, so they
+        // are zeroed once, not per pane.
+        let mut ratio = [1; LADDER_MS.len()];
+        for (t, r) in ratio.iter_mut().enumerate().take(layout.tiers.len()) {
+            *r = fine_per_coarse(layout, t);
+        }
+        let mut pane = [i64::MIN; LADDER_MS.len()];
+        let mut end = [i64::MIN; LADDER_MS.len()];
+        let mut sums = [[0u64; 33]; LADDER_MS.len()];
         let mut values = [0u64; 33];
         let values = &mut values[..width];
-        for q in first..=last.min(head.pane) {
-            let slot = head.slot_back((head.pane - q) as u32, fine.len);
+        let mut slot = head.slot_back((head.pane - first) as u32, fine.len);
+        for q in first..=last {
             let base = fine.offset + slot as usize * width;
+            slot = if slot + 1 == fine.len { 0 } else { slot + 1 };
             if self.cells[base] == 0 && self.carries.is_empty() {
                 continue;
             }
@@ -135,25 +147,24 @@ impl CounterRings {
                 continue;
             }
             for t in (0..layout.tiers.len()).filter(|&t| t != layout.fine) {
-                let coarse = q.div_euclid(fine_per_coarse(layout, t));
-                let (pane, sums) = &mut pending[t];
-                if *pane == coarse {
-                    sums[..width]
+                if q < end[t] {
+                    sums[t][..width]
                         .iter_mut()
                         .zip(&*values)
                         .for_each(|(s, v)| *s += v);
                     continue;
                 }
-                if *pane != i64::MIN {
-                    self.add_to(layout, t, *pane, &sums[..width]);
+                if pane[t] != i64::MIN {
+                    self.add_to(layout, t, pane[t], &sums[t][..width]);
                 }
-                *pane = coarse;
-                sums[..width].copy_from_slice(values);
+                pane[t] = q.div_euclid(ratio[t]);
+                end[t] = (pane[t] + 1) * ratio[t];
+                sums[t][..width].copy_from_slice(values);
             }
         }
-        for (t, (pane, sums)) in pending.iter().enumerate() {
-            if *pane != i64::MIN {
-                self.add_to(layout, t, *pane, &sums[..width]);
+        for t in 0..layout.tiers.len() {
+            if pane[t] != i64::MIN {
+                self.add_to(layout, t, pane[t], &sums[t][..width]);
             }
         }
     }
