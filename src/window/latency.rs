@@ -126,9 +126,7 @@ impl LatencyRing {
         }
         let closed = &mut self.closed;
         let clear = |slots: Range<u32>| {
-            closed[slots.start as usize..slots.end as usize]
-                .iter_mut()
-                .for_each(|pane| *pane = Box::default());
+            closed[slots.start as usize..slots.end as usize].fill_with(Box::default);
         };
         let Some(slot) = self.head.slot_for(pane, tier.len, clear) else {
             return;
@@ -187,9 +185,8 @@ impl LatencyRing {
 }
 
 /// A sorted sparse pane as bytes: per non-empty bucket, the gap from the previous bucket
-/// and the count, each as a LEB128 varint (one byte below 128). Sized in a first pass, so
-/// that the one allocation is exact (no growth, no shrink on boxing): this runs for every
-/// latency pane a series closes.
+/// and the count, each a LEB128 varint (one byte below 128). Sized first, so that its one
+/// allocation (per latency pane a series closes) is exact: no growth, no shrink.
 fn encode(entries: &[u32]) -> Box<[u8]> {
     let mut len = 0;
     for_each_bucket(entries, |gap, n| len += varint_len(gap) + varint_len(n));
