@@ -95,8 +95,29 @@ pub struct Classifier {
     /// Stream key → index into `streams`.
     table: HashTable<u32>,
     streams: Vec<Stream>,
+    keys: StreamKeys,
+}
+
+/// Writes stream keys and hashes them. A copy can run on another thread (decoding ahead
+/// of the engine): it hashes as the classifier's table does.
+#[derive(Clone)]
+pub struct StreamKeys {
     hasher: foldhash::fast::RandomState,
     n_labels: usize,
+}
+
+impl StreamKeys {
+    /// Appends the stream key of `event` to `out` and returns its hash.
+    #[inline]
+    pub fn write(&self, event: &Event, out: &mut Vec<u8>) -> u64 {
+        let start = out.len();
+        push_part(out, Some(event.service));
+        push_part(out, event.route);
+        for label in &event.labels[..self.n_labels] {
+            push_part(out, *label);
+        }
+        self.hasher.hash_one(&out[start..])
+    }
 }
 
 struct Stream {
@@ -155,8 +176,10 @@ impl Classifier {
             series_labels: vec![Vec::new(); n],
             table: HashTable::new(),
             streams: Vec::new(),
-            hasher: foldhash::fast::RandomState::default(),
-            n_labels: config.events.labels.len(),
+            keys: StreamKeys {
+                hasher: foldhash::fast::RandomState::default(),
+                n_labels: config.events.labels.len(),
+            },
         }
     }
 
@@ -169,16 +192,9 @@ impl Classifier {
         &self.series_labels[population]
     }
 
-    /// Appends the stream key of `event` to `out` and returns its hash.
-    #[inline]
-    pub fn stream_key(&self, event: &Event, out: &mut Vec<u8>) -> u64 {
-        let start = out.len();
-        push_part(out, Some(event.service));
-        push_part(out, event.route);
-        for label in &event.labels[..self.n_labels] {
-            push_part(out, *label);
-        }
-        self.hasher.hash_one(&out[start..])
+    /// The writer of this classifier's stream keys.
+    pub fn stream_keys(&self) -> &StreamKeys {
+        &self.keys
     }
 
     /// The stream of a key, created (and matched against every SLO) on first sight.
@@ -193,7 +209,7 @@ impl Classifier {
 
     #[cold]
     fn new_stream(&mut self, hash: u64, key: &[u8]) -> u32 {
-        let fields = decode_key(key, self.n_labels);
+        let fields = decode_key(key, self.keys.n_labels);
         let targets = resolve(
             &self.populations,
             &mut self.series_index,
@@ -316,7 +332,7 @@ slos:
 
     fn targets(c: &mut Classifier, event: &Event) -> Vec<SeriesRef> {
         let mut key = Vec::new();
-        let hash = c.stream_key(event, &mut key);
+        let hash = c.stream_keys().write(event, &mut key);
         let stream = c.stream(hash, &key);
         c.targets(stream).to_vec()
     }

@@ -37,12 +37,12 @@ pub enum Raw {
 pub struct SyntaxError;
 
 /// A node of the tree of wanted paths.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct PathTree {
     entries: Vec<(Key, Target)>,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 enum Target {
     /// The value at this key goes to this capture slot.
     Slot(usize),
@@ -52,13 +52,22 @@ enum Target {
 
 /// A wanted key, with its length and first eight bytes folded into a word: most keys of
 /// an event are told apart by one integer comparison, without a call to memcmp.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Key {
     head: u64,
     /// The first (up to) eight bytes as a little-endian word, and the mask of those bytes.
     first8: u64,
     mask: u64,
+    /// For keys of 9 to 16 bytes, their last eight bytes as a word: such keys (`timestamp`,
+    /// `latency_ms`) are then matched by two comparisons, without a call to memcmp.
+    last8: u64,
     bytes: Box<[u8]>,
+}
+
+/// The eight bytes at `at` as a little-endian word; `at + 8` must be in bounds.
+#[inline]
+fn word_at(bytes: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"))
 }
 
 #[inline]
@@ -79,11 +88,33 @@ impl Key {
         } else {
             (1u64 << (8 * n)) - 1
         };
+        let last8 = match bytes.len() {
+            9..=16 => word_at(bytes, bytes.len() - 8),
+            _ => 0,
+        };
         Key {
             head: head_word(bytes),
             first8: u64::from_le_bytes(word),
             mask,
+            last8,
             bytes: bytes.into(),
+        }
+    }
+
+    /// Whether the input spells this key at `at`, followed by a quote; `word` is the
+    /// input's eight bytes at `at`, when there are that many.
+    #[inline(always)]
+    fn matches_at(&self, input: &[u8], at: usize, word: Option<u64>) -> bool {
+        let n = self.bytes.len();
+        if input.get(at + n) != Some(&b'"') {
+            return false;
+        }
+        match word {
+            // `at + n` is in the input, so the key's last eight bytes are too.
+            Some(w) if n > 16 => w == self.first8 && input[at + 8..at + n] == self.bytes[8..],
+            Some(w) if n > 8 => w == self.first8 && word_at(input, at + n - 8) == self.last8,
+            Some(w) => w & self.mask == self.first8,
+            None => input[at..at + n] == *self.bytes,
         }
     }
 
@@ -117,25 +148,24 @@ impl PathTree {
     }
 
     /// The wanted key that the input spells out, unescaped, at `at` (just after an opening
-    /// quote), and the position after its closing quote. Most keys of an event are wanted
-    /// ones, so this spares scanning them as strings.
-    #[inline]
-    fn match_at(&self, input: &[u8], at: usize) -> Option<(&Target, usize)> {
-        let word = input
-            .get(at..at + 8)
-            .map(|w| u64::from_le_bytes(w.try_into().expect("8")));
-        self.entries.iter().find_map(|(k, target)| {
-            let n = k.bytes.len();
-            if input.get(at + n) != Some(&b'"') {
-                return None;
+    /// quote): its index and target, and the position after its closing quote. Most keys
+    /// of an event are wanted ones, so this spares scanning them as strings. Entry `hint`
+    /// is tried first: events of one source list their keys in one order, so the entry
+    /// after the last one matched is usually the next.
+    #[inline(always)]
+    fn match_at(&self, input: &[u8], at: usize, hint: usize) -> Option<(usize, &Target, usize)> {
+        let word = input.get(at..at + 8).map(|_| word_at(input, at));
+        let n = self.entries.len();
+        // Every entry once, from `hint` on, wrapping around.
+        let mut i = if hint < n { hint } else { 0 };
+        for _ in 0..n {
+            let (k, target) = &self.entries[i];
+            if k.matches_at(input, at, word) {
+                return Some((i, target, at + k.bytes.len() + 1));
             }
-            let same = match word {
-                Some(w) if n >= 8 => w == k.first8 && input[at + 8..at + n] == k.bytes[8..],
-                Some(w) => w & k.mask == k.first8,
-                None => input[at..at + n] == *k.bytes,
-            };
-            same.then_some((target, at + n + 1))
-        })
+            i = if i + 1 == n { 0 } else { i + 1 };
+        }
+        None
     }
 
     #[inline]
@@ -270,13 +300,15 @@ impl Scanner<'_, '_> {
             self.i += 1;
             return Ok(());
         }
+        let mut hint = 0;
         loop {
             self.ws();
             self.expect(b'"')?;
-            let known = tree.and_then(|t| t.match_at(self.b, self.i));
+            let known = tree.and_then(|t| t.match_at(self.b, self.i, hint));
             let target = match (known, tree) {
-                (Some((target, after)), _) => {
+                (Some((entry, target, after)), _) => {
                     self.i = after;
+                    hint = entry + 1;
                     Some(target)
                 }
                 (None, None) => {
@@ -284,12 +316,14 @@ impl Scanner<'_, '_> {
                     None
                 }
                 (None, Some(tree)) => {
+                    // An unescaped key that `match_at` did not find is not wanted: only
+                    // an escaped one can still spell a wanted key.
                     let (start, end, escaped) = self.string_body()?;
                     if escaped {
                         unescape_into(&self.b[start..end], self.key_buf).ok_or(SyntaxError)?;
                         tree.find(self.key_buf)
                     } else {
-                        tree.find(&self.b[start..end])
+                        None
                     }
                 }
             };
@@ -554,6 +588,24 @@ mod tests {
     fn last_duplicate_wins_and_escaped_keys_match() {
         let (_, slots) = run(r#"{"a":1,"\u0061":true}"#, &["a"]).unwrap();
         assert_eq!(slots[0], Raw::Bool);
+    }
+
+    #[test]
+    fn keys_of_every_length_match_in_any_order() {
+        let paths = ["a", "eight_by", "twelve_bytes", "a_key_of_twenty_byte"];
+        let input = r#"{"a_key_of_twenty_byte":1,"twelve_bytes":2,"eight_by":3,"a":4}"#;
+        let (_, slots) = run(input, &paths).unwrap();
+        assert!(
+            slots.iter().all(|s| matches!(s, Raw::Num { .. })),
+            "{slots:?}"
+        );
+        // Near misses: one byte off at the end, a prefix, a longer key.
+        let input = r#"{"a_key_of_twenty_bytf":1,"twelve_byte":2,"eight_bys":3,"b":4}"#;
+        let (_, slots) = run(input, &paths).unwrap();
+        assert!(slots.iter().all(|s| *s == Raw::Absent), "{slots:?}");
+        // A wanted key within eight bytes of the end of the input.
+        let (_, slots) = run(r#"{"b":1,"a":2}"#, &paths).unwrap();
+        assert!(matches!(slots[0], Raw::Num { .. }));
     }
 
     #[test]

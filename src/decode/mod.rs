@@ -105,6 +105,8 @@ impl Text {
     }
 }
 
+/// Cloning gives an independent decoder of the same schema (for another thread).
+#[derive(Clone)]
 pub struct Decoder {
     tree: PathTree,
     n_labels: usize,
@@ -112,6 +114,7 @@ pub struct Decoder {
     slots: Vec<Raw>,
     unescaped: Vec<u8>,
     scratch: Vec<u8>,
+    minute: timestamp::MinuteCache,
 }
 
 impl Decoder {
@@ -133,6 +136,7 @@ impl Decoder {
             slots: vec![Raw::Absent; FIRST_LABEL + n_labels],
             unescaped: Vec::new(),
             scratch: Vec::new(),
+            minute: timestamp::MinuteCache::default(),
         }
     }
 
@@ -149,7 +153,8 @@ impl Decoder {
             Err(_) => return Err(Invalid::Json),
         }
         let slots = &self.slots;
-        let timestamp_ms = timestamp(input, slots[TIMESTAMP]).ok_or(Invalid::Timestamp)?;
+        let timestamp_ms =
+            timestamp(input, slots[TIMESTAMP], &mut self.minute).ok_or(Invalid::Timestamp)?;
 
         // Where each string lives; escaped ones (rare) are unescaped into one buffer.
         self.unescaped.clear();
@@ -217,13 +222,13 @@ impl Decoder {
     }
 }
 
-fn timestamp(input: &[u8], raw: Raw) -> Option<i64> {
+fn timestamp(input: &[u8], raw: Raw, minute: &mut timestamp::MinuteCache) -> Option<i64> {
     let ms = match raw {
         Raw::Str {
             start,
             end,
             escaped: false,
-        } => timestamp::parse_rfc3339(&input[start as usize..end as usize])?,
+        } => timestamp::parse_rfc3339_cached(&input[start as usize..end as usize], minute)?,
         Raw::Num {
             start,
             end,

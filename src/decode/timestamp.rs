@@ -10,24 +10,34 @@ pub const MIN_MS: i64 = -62_167_219_200_000;
 pub const MAX_MS: i64 = 253_402_300_800_000;
 
 pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
+    parse_rfc3339_cached(s, &mut MinuteCache::default())
+}
+
+/// The date and time to the minute (`YYYY-MM-DDTHH:MM`) last parsed, and its epoch
+/// seconds. Consecutive events mostly share their minute: with the cache, their
+/// timestamps skip the date checks and calendar arithmetic. Only text that passed every
+/// check is cached, so a hit accepts exactly what a full parse would.
+#[derive(Clone, Debug, Default)]
+pub struct MinuteCache {
+    /// All zero when empty: no valid timestamp starts with a zero byte.
+    head: [u8; 16],
+    secs: i64,
+}
+
+/// [`parse_rfc3339`], reusing the minute of the previous call when it is the same.
+pub fn parse_rfc3339_cached(s: &[u8], cache: &mut MinuteCache) -> Option<i64> {
     // The fixed-width head as an array: no bounds check per digit below.
     let head: &[u8; 19] = s.get(..19)?.try_into().ok()?;
-    let year = digits(head, 0, 4)?;
-    let month = digits(head, 5, 2)?;
-    let day = digits(head, 8, 2)?;
-    let hour = digits(head, 11, 2)?;
-    let minute = digits(head, 14, 2)?;
+    let minute_secs = if head[..16] == cache.head {
+        cache.secs
+    } else {
+        let secs = parse_minute(head)?;
+        cache.head.copy_from_slice(&head[..16]);
+        cache.secs = secs;
+        secs
+    };
     let second = digits(head, 17, 2)?;
-    if head[4] != b'-' || head[7] != b'-' || !matches!(head[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if head[13] != b':' || head[16] != b':' {
-        return None;
-    }
-    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    if hour > 23 || minute > 59 || second > 59 {
+    if head[16] != b':' || second > 59 {
         return None;
     }
     let mut pos = 19;
@@ -63,9 +73,30 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
         }
         _ => return None,
     };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+    let secs = minute_secs + second - offset_minutes * 60;
     Some(secs * 1000 + millis)
+}
+
+/// Epoch seconds of the minute `YYYY-MM-DDTHH:MM` that starts `head`, if it is valid.
+fn parse_minute(head: &[u8; 19]) -> Option<i64> {
+    let year = digits(head, 0, 4)?;
+    let month = digits(head, 5, 2)?;
+    let day = digits(head, 8, 2)?;
+    let hour = digits(head, 11, 2)?;
+    let minute = digits(head, 14, 2)?;
+    if head[4] != b'-' || head[7] != b'-' || !matches!(head[10], b'T' | b't' | b' ') {
+        return None;
+    }
+    if head[13] != b':' {
+        return None;
+    }
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60)
 }
 
 /// `n` ASCII digits at `at`; `None` if any is not a digit.
@@ -162,6 +193,25 @@ mod tests {
             "20261121T235959Z",
         ] {
             assert_eq!(p(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_minute_cache_changes_no_result() {
+        let mut cache = MinuteCache::default();
+        for s in [
+            "2026-11-21T11:59:59.123Z",
+            "2026-11-21T11:59:01Z",
+            "2026-11-21T11:59:60Z",
+            "2026-11-21T11:59:5xZ",
+            "2026-11-21T11:59-01Z",
+            "2026-11-21T11:58:00+01:00",
+            "2025-02-29T00:00:00Z",
+            "2024-02-29T00:00:00Z",
+            "2026-11-21T11:59:59.123Z",
+        ] {
+            let cached = parse_rfc3339_cached(s.as_bytes(), &mut cache);
+            assert_eq!(cached, p(s), "{s}");
         }
     }
 

@@ -14,7 +14,8 @@
 use std::hint::black_box;
 
 use super::{Engine, SeriesStore};
-use crate::decode::Invalid;
+use crate::classify::StreamKeys;
+use crate::decode::{Decoder, Invalid};
 use crate::window::latency::bucket_of;
 use crate::window::{PaneClock, Series, Stage};
 
@@ -36,7 +37,9 @@ pub struct Batch {
     keys: Vec<u8>,
 }
 
-struct Pending {
+/// What counting needs of a decoded event; its stream key is a range of a key arena.
+#[derive(Clone, Copy)]
+pub struct Pending {
     clock: PaneClock,
     status: u16,
     latency_ms: f64,
@@ -44,6 +47,40 @@ struct Pending {
     key: (u32, u32),
     hash: u64,
     stream: u32,
+}
+
+/// A valid event as decoded, before the checks that depend on what came before it. Kept
+/// small, and the pane clock and latency bucket are left to counting: with `replay`
+/// decoding on its own thread, the decoding side is the busier one.
+#[derive(Clone, Copy)]
+pub struct Decoded {
+    timestamp_ms: i64,
+    latency_ms: f64,
+    hash: u64,
+    key: (u32, u32),
+    status: u16,
+}
+
+/// Decodes `payload` into what counting needs, appending its stream key to `keys`. It
+/// reads no engine state, so it can run ahead of the engine, on another thread
+/// (`replay`).
+#[inline]
+pub fn decode(
+    decoder: &mut Decoder,
+    streams: &StreamKeys,
+    payload: &[u8],
+    keys: &mut Vec<u8>,
+) -> Result<Decoded, Invalid> {
+    let event = decoder.decode(payload)?;
+    let start = keys.len() as u32;
+    let hash = streams.write(&event, keys);
+    Ok(Decoded {
+        timestamp_ms: event.timestamp_ms,
+        latency_ms: event.latency_ms,
+        hash,
+        key: (start, keys.len() as u32),
+        status: event.status,
+    })
 }
 
 impl Engine {
@@ -56,49 +93,73 @@ impl Engine {
             let mut read = 0;
             for payload in payloads.by_ref().take(BATCH) {
                 read += 1;
-                self.decode_one(payload);
+                let Engine {
+                    decoder,
+                    streams,
+                    batch,
+                    ..
+                } = self;
+                let decoded = decode(decoder, streams, payload, &mut batch.keys);
+                if let Some(pending) = self.admit(decoded) {
+                    self.batch.events.push(pending);
+                }
             }
             if read == 0 {
                 return;
             }
-            let Engine {
-                classifier, batch, ..
-            } = self;
-            for e in &mut batch.events {
-                e.stream =
-                    classifier.stream(e.hash, &batch.keys[e.key.0 as usize..e.key.1 as usize]);
-            }
-            self.count_batch();
+            let mut batch = std::mem::take(&mut self.batch);
+            self.count_batch(&mut batch.events, &batch.keys);
+            self.batch = batch;
         }
     }
 
-    /// Pass 1 for one event.
+    /// Counts events decoded ahead by [`decode`], in order: the same as
+    /// [`Engine::ingest_all`] on the payloads they were decoded from.
+    pub(crate) fn ingest_decoded(&mut self, events: &[Result<Decoded, Invalid>], keys: &[u8]) {
+        for chunk in events.chunks(BATCH) {
+            let mut batch = std::mem::take(&mut self.batch);
+            batch.events.clear();
+            for &decoded in chunk {
+                if let Some(pending) = self.admit(decoded) {
+                    batch.events.push(pending);
+                }
+            }
+            self.count_batch(&mut batch.events, keys);
+            self.batch = batch;
+        }
+    }
+
+    /// Pass 1 for one decoded event: counts it as read, valid or invalid, and decides
+    /// `too_old` and the horizon, in arrival order. Events to count are pushed to the
+    /// batch (by `ingest_all`) or returned.
     #[inline]
-    fn decode_one(&mut self, payload: &[u8]) {
+    fn admit(&mut self, decoded: Result<Decoded, Invalid>) -> Option<Pending> {
         let Engine {
-            decoder,
-            classifier,
             counts,
             horizon_ms,
             latest_valid_ms,
             retention,
             newest,
-            batch,
             ..
         } = self;
         counts.read += 1;
-        let event = match decoder.decode(payload) {
-            Ok(event) => event,
-            Err(reason) => return counts.count_invalid(reason),
+        let decoded = match decoded {
+            Ok(decoded) => decoded,
+            Err(reason) => {
+                counts.count_invalid(reason);
+                return None;
+            }
         };
-        if latest_valid_ms.is_some_and(|l| event.timestamp_ms > l) {
-            return counts.count_invalid(Invalid::Future);
+        let ts = decoded.timestamp_ms;
+        if latest_valid_ms.is_some_and(|l| ts > l) {
+            counts.count_invalid(Invalid::Future);
+            return None;
         }
         counts.valid += 1;
-        if horizon_ms.is_some_and(|h| event.timestamp_ms >= h) {
-            return;
+        if horizon_ms.is_some_and(|h| ts >= h) {
+            return None;
         }
-        let clock = PaneClock::at(event.timestamp_ms);
+        let clock = PaneClock::at(ts);
         let (step, len) = *retention;
         let pane = clock.pane[step];
         match newest {
@@ -106,41 +167,35 @@ impl Engine {
             // any SLO can count it any more.
             Some(n) if pane <= n.pane - i64::from(len) => {
                 counts.too_old += 1;
-                return;
+                return None;
             }
-            Some(n) if n.ms >= event.timestamp_ms => {}
-            _ => {
-                *newest = Some(Newest {
-                    ms: event.timestamp_ms,
-                    pane,
-                })
-            }
+            Some(n) if n.ms >= ts => {}
+            _ => *newest = Some(Newest { ms: ts, pane }),
         }
-        let start = batch.keys.len() as u32;
-        let hash = classifier.stream_key(&event, &mut batch.keys);
-        batch.events.push(Pending {
+        Some(Pending {
             clock,
-            status: event.status,
-            latency_ms: event.latency_ms,
-            bucket: bucket_of(event.latency_ms),
-            key: (start, batch.keys.len() as u32),
-            hash,
+            status: decoded.status,
+            latency_ms: decoded.latency_ms,
+            bucket: bucket_of(decoded.latency_ms),
+            key: decoded.key,
+            hash: decoded.hash,
             stream: 0,
-        });
+        })
     }
 
-    /// Pass 3: counts every pending event in its series.
-    fn count_batch(&mut self) {
+    /// Passes 2 and 3: looks up the stream of every pending event (keys are ranges of
+    /// `keys`), then counts each in its series.
+    fn count_batch(&mut self, events: &mut [Pending], keys: &[u8]) {
         let Engine {
-            classifier,
-            series,
-            batch,
-            ..
+            classifier, series, ..
         } = self;
+        for e in events.iter_mut() {
+            e.stream = classifier.stream(e.hash, &keys[e.key.0 as usize..e.key.1 as usize]);
+        }
         // Touch the stage of every target first: these loads are independent, so their
         // misses overlap; the counting below then finds the lines in cache.
         let mut touched = 0i64;
-        for e in &batch.events {
+        for e in events.iter() {
             for r in classifier.targets(e.stream) {
                 if let Some(stage) = series[r.population as usize].stages.get(r.series as usize) {
                     touched ^= stage.pane();
@@ -149,7 +204,7 @@ impl Engine {
         }
         black_box(touched);
         let populations = classifier.populations();
-        for e in &batch.events {
+        for e in events.iter() {
             for r in classifier.targets(e.stream) {
                 let population = &populations[r.population as usize];
                 let layout = &population.layout;

@@ -8,11 +8,14 @@
 //! it is filling, with no allocation once a stream is known; counts are plain fields.
 //! Events go through in small batches ([`batch`]) so that their memory accesses overlap.
 
+mod ahead;
 mod batch;
+
+pub use ahead::{BlockDecoder, DecodedBlock};
 
 use batch::{Batch, Newest};
 
-use crate::classify::Classifier;
+use crate::classify::{Classifier, StreamKeys};
 use crate::config::{Config, Slo, Span};
 use crate::decode::timestamp::format_rfc3339;
 use crate::decode::{Decoder, Invalid};
@@ -45,6 +48,9 @@ pub(crate) struct SeriesStore {
 
 pub struct Engine {
     decoder: Decoder,
+    /// The classifier's key writer, apart from it so that decoding can borrow it while
+    /// counting borrows the classifier.
+    streams: StreamKeys,
     classifier: Classifier,
     slos: Vec<Slo>,
     /// Per population.
@@ -73,6 +79,7 @@ impl Engine {
             .expect("a config has at least one SLO");
         Engine {
             decoder: Decoder::new(&config.events),
+            streams: classifier.stream_keys().clone(),
             series: classifier
                 .populations()
                 .iter()

@@ -12,6 +12,8 @@
 //! The open pane keeps its entries as `bucket << 20 | count` in sorted u32s, so that
 //! batches merge in place; a count that would pass 2^20 - 1 continues in a second entry.
 
+use std::ops::Range;
+
 use super::{Head, LatencyTier, PaneClock};
 
 /// Linear sub-buckets per power of two, before grouping.
@@ -123,7 +125,9 @@ impl LatencyRing {
             self.close(tier, pane - self.head.pane);
         }
         let closed = &mut self.closed;
-        let clear = |slot: u32| closed[slot as usize] = Box::default();
+        let clear = |slots: Range<u32>| {
+            closed[slots.start as usize..slots.end as usize].fill_with(Box::default);
+        };
         let Some(slot) = self.head.slot_for(pane, tier.len, clear) else {
             return;
         };
@@ -181,9 +185,24 @@ impl LatencyRing {
 }
 
 /// A sorted sparse pane as bytes: per non-empty bucket, the gap from the previous bucket
-/// and the count, each as a LEB128 varint (one byte below 128).
+/// and the count, each a LEB128 varint (one byte below 128). Sized first, so that its one
+/// allocation (per latency pane a series closes) is exact: no growth, no shrink.
 fn encode(entries: &[u32]) -> Box<[u8]> {
-    let mut out = Vec::with_capacity(entries.len() * 2 + 4);
+    let mut len = 0;
+    for_each_bucket(entries, |gap, n| len += varint_len(gap) + varint_len(n));
+    let mut out = Vec::with_capacity(len);
+    for_each_bucket(entries, |gap, n| {
+        varint(&mut out, gap);
+        varint(&mut out, n);
+    });
+    debug_assert_eq!(out.len(), len);
+    out.into_boxed_slice()
+}
+
+/// Calls `f(gap from the previous bucket, count)` for every bucket of a sorted sparse
+/// pane, with the counts of a bucket's entries added up.
+#[inline]
+fn for_each_bucket(entries: &[u32], mut f: impl FnMut(u64, u64)) {
     let mut previous = 0;
     let mut i = 0;
     while i < entries.len() {
@@ -193,13 +212,17 @@ fn encode(entries: &[u32]) -> Box<[u8]> {
             n += u64::from(entries[i] & COUNT_MAX);
             i += 1;
         }
-        varint(&mut out, u64::from(bucket - previous));
-        varint(&mut out, n);
+        f(u64::from(bucket - previous), n);
         previous = bucket;
     }
-    out.into_boxed_slice()
 }
 
+#[inline]
+fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+#[inline]
 fn varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);

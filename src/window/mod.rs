@@ -15,6 +15,8 @@ mod series;
 
 pub use series::{STAGE_WIDTH, Series, Stage};
 
+use std::ops::Range;
+
 use crate::config::Span;
 
 /// Pane widths in milliseconds. Each divides the next and divides one hour, so every whole
@@ -217,10 +219,17 @@ impl Head {
     };
 
     /// The slot of `pane`, moving the head forward when `pane` is newer. Slots that the
-    /// move recycles are passed to `clear` first. `None` when `pane` is older than the
-    /// ring holds. Amortised O(1): a slot is cleared at most once per pass of the head.
+    /// move recycles are passed to `clear` first, as at most two ranges of slots (the ring
+    /// wraps at most once), so that a long move clears whole runs at once rather than slot
+    /// by slot. `None` when `pane` is older than the ring holds. Amortised O(1): a slot is
+    /// cleared at most once per pass of the head.
     #[inline]
-    pub fn slot_for(&mut self, pane: i64, len: u32, mut clear: impl FnMut(u32)) -> Option<u32> {
+    pub fn slot_for(
+        &mut self,
+        pane: i64,
+        len: u32,
+        mut clear: impl FnMut(Range<u32>),
+    ) -> Option<u32> {
         if pane == self.pane {
             return Some(self.slot);
         }
@@ -231,11 +240,18 @@ impl Head {
                 pane - self.pane
             };
             if ahead >= i64::from(len) {
-                (0..len).for_each(&mut clear);
+                clear(0..len);
                 self.slot = 0;
             } else {
-                for k in 1..=ahead as u32 {
-                    clear((self.slot + k) % len);
+                // Slots `slot + 1 ..= slot + ahead`, modulo `len`.
+                let (from, to) = (self.slot + 1, self.slot + ahead as u32 + 1);
+                if to <= len {
+                    clear(from..to);
+                } else {
+                    if from < len {
+                        clear(from..len);
+                    }
+                    clear(0..to - len);
                 }
                 self.slot = (self.slot + ahead as u32) % len;
             }
@@ -342,14 +358,26 @@ mod tests {
     fn head_places_new_late_and_too_old_panes() {
         let mut h = Head::EMPTY;
         let mut cleared = Vec::new();
-        assert_eq!(h.slot_for(100, 4, |s| cleared.push(s)), Some(0));
+        assert_eq!(h.slot_for(100, 4, |s| cleared.extend(s)), Some(0));
         assert_eq!(cleared.len(), 4);
         cleared.clear();
-        assert_eq!(h.slot_for(102, 4, |s| cleared.push(s)), Some(2));
+        assert_eq!(h.slot_for(102, 4, |s| cleared.extend(s)), Some(2));
         assert_eq!(cleared, [1, 2]);
+        cleared.clear();
+        // Three on from slot 2 of 4 wraps: slots 3, then 0 and 1.
+        assert_eq!(h.slot_for(105, 4, |s| cleared.extend(s)), Some(1));
+        assert_eq!(cleared, [3, 0, 1]);
+        assert_eq!(h.slot_for(102, 4, |_| panic!()), Some(2));
+        assert_eq!(h.slot_for(101, 4, |_| panic!()), None);
+        let mut h = Head { pane: 102, slot: 2 };
         assert_eq!(h.slot_for(99, 4, |_| panic!()), Some(3));
         assert_eq!(h.slot_for(98, 4, |_| panic!()), None);
         let held: Vec<(i64, u32)> = h.held(90, 200, 4).collect();
         assert_eq!(held, [(99, 3), (100, 0), (101, 1), (102, 2)]);
+        // From the last slot, the move wraps at once.
+        let mut h = Head { pane: 10, slot: 3 };
+        cleared.clear();
+        assert_eq!(h.slot_for(12, 4, |s| cleared.extend(s)), Some(1));
+        assert_eq!(cleared, [0, 1]);
     }
 }

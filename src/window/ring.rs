@@ -14,6 +14,8 @@
 //! than 2^32 events in one pane (over a million per second for an hour), so counts stay
 //! exact at any rate.
 
+use std::ops::Range;
+
 use super::{Head, LADDER_MS, Layout, PaneClock};
 
 pub struct CounterRings {
@@ -92,12 +94,12 @@ impl CounterRings {
         let tier = &layout.tiers[t];
         let cells = &mut self.cells[tier.offset..tier.offset + tier.len as usize * width];
         let carries = &mut self.carries;
-        let clear = |slot: u32| {
-            let at = slot as usize * width;
-            cells[at..at + width].fill(0);
+        let clear = |slots: Range<u32>| {
+            let (from, to) = (slots.start as usize * width, slots.end as usize * width);
+            cells[from..to].fill(0);
             if !carries.is_empty() {
-                let first = (tier.offset + at) as u32;
-                carries.retain(|&(c, _)| c < first || c >= first + width as u32);
+                let (from, to) = ((tier.offset + from) as u32, (tier.offset + to) as u32);
+                carries.retain(|&(c, _)| c < from || c >= to);
             }
         };
         let Some(slot) = self.heads[t].slot_for(pane, tier.len, clear) else {
@@ -120,37 +122,55 @@ impl CounterRings {
         let first = self.first_unrolled(layout);
         self.rolled = last + 1;
         let width = layout.width;
-        // Per coarse tier: the coarse pane being summed, and its sums.
-        let mut pending: [(i64, [u64; 33]); LADDER_MS.len()] =
-            [(i64::MIN, [0; 33]); LADDER_MS.len()];
-        for q in first..=last.min(head.pane) {
-            let slot = head.slot_back((head.pane - q) as u32, fine.len);
+        let last = last.min(head.pane);
+        if first > last {
+            return;
+        }
+        // Per coarse tier: fine panes per coarse pane, the coarse pane being summed, the
+        // first fine pane past it, and its sums. Fine panes come in ascending order, so a
+        // pane below `end` is in the coarse pane being summed: no division per fine pane.
+        // Only the first `width` sums are used; a new coarse pane overwrites them, so they
+        // are zeroed once, not per pane.
+        let mut ratio = [1; LADDER_MS.len()];
+        for (t, r) in ratio.iter_mut().enumerate().take(layout.tiers.len()) {
+            *r = fine_per_coarse(layout, t);
+        }
+        let mut pane = [i64::MIN; LADDER_MS.len()];
+        let mut end = [i64::MIN; LADDER_MS.len()];
+        let mut sums = [[0u64; 33]; LADDER_MS.len()];
+        let mut values = [0u64; 33];
+        let values = &mut values[..width];
+        let mut slot = head.slot_back((head.pane - first) as u32, fine.len);
+        for q in first..=last {
             let base = fine.offset + slot as usize * width;
+            slot = if slot + 1 == fine.len { 0 } else { slot + 1 };
             if self.cells[base] == 0 && self.carries.is_empty() {
                 continue;
             }
-            let mut values = [0u64; 33];
-            self.slot_values(base, &mut values[..width]);
+            values.fill(0);
+            self.slot_values(base, values);
             if values[0] == 0 {
                 continue;
             }
             for t in (0..layout.tiers.len()).filter(|&t| t != layout.fine) {
-                let coarse = q.div_euclid(fine_per_coarse(layout, t));
-                if pending[t].0 != coarse {
-                    if pending[t].0 != i64::MIN {
-                        let (pane, sums) = pending[t];
-                        self.add_to(layout, t, pane, &sums[..width]);
-                    }
-                    pending[t] = (coarse, [0; 33]);
+                if q < end[t] {
+                    sums[t][..width]
+                        .iter_mut()
+                        .zip(&*values)
+                        .for_each(|(s, v)| *s += v);
+                    continue;
                 }
-                for (s, v) in pending[t].1.iter_mut().zip(&values[..width]) {
-                    *s += v;
+                if pane[t] != i64::MIN {
+                    self.add_to(layout, t, pane[t], &sums[t][..width]);
                 }
+                pane[t] = q.div_euclid(ratio[t]);
+                end[t] = (pane[t] + 1) * ratio[t];
+                sums[t][..width].copy_from_slice(values);
             }
         }
-        for (t, (pane, sums)) in pending.iter().enumerate() {
-            if *pane != i64::MIN {
-                self.add_to(layout, t, *pane, &sums[..width]);
+        for t in 0..layout.tiers.len() {
+            if pane[t] != i64::MIN {
+                self.add_to(layout, t, pane[t], &sums[t][..width]);
             }
         }
     }

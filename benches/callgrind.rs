@@ -1,0 +1,116 @@
+//! Instruction counts per event under callgrind: repeatable where wall-clock figures on a
+//! shared machine are not (docs/performance.md). The workloads are those of the `ingest`
+//! benchmarks; only the work of `measured_*` functions is meant to be counted:
+//!
+//! ```sh
+//! cargo bench --bench callgrind --no-run        # prints the executable's path
+//! valgrind --tool=callgrind --toggle-collect='*measured*' \
+//!     --toggle-collect='*ingest_block*' <executable> <workload>
+//! callgrind_annotate --inclusive=yes callgrind.out.<pid>
+//! ```
+//!
+//! Workloads: `decode` (300k events), `live` and `backfill` (300k events of the `ingest`
+//! regimes, one `Engine::ingest` each, after 100k to warm up), `replay` (`replay` of the
+//! 2M lines of `replay_2m`; its counting thread runs `ingest_block`, hence the second
+//! toggle). Divide the instruction total by the events. Run alone, it prints wall-clock
+//! nanoseconds per event too.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use slipstream::config::{self, Config};
+use slipstream::decode::Decoder;
+use slipstream::engine::Engine;
+use slipstream::replay;
+use slipstream::traffic::{Generator, Rng};
+
+/// The `routes` configuration of the `ingest` benchmarks: 4 SLOs over 5,050 series.
+const ROUTES: &str = r#"
+slos:
+  - { name: route-availability, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
+  - { name: route-latency, service: "*", group_by: [route], indicator: { type: latency, threshold_ms: 300 }, objective: 99, window: 30d }
+  - { name: service-availability, service: "*", indicator: { type: availability }, objective: 99.5, window: 30d }
+  - { name: service-latency, service: "*", indicator: { type: latency, threshold_ms: 500 }, objective: 99, window: 30d }
+"#;
+
+const BASE_MS: i64 = 1_795_262_400_000;
+const WARM: usize = 100_000;
+const MEASURED: usize = 300_000;
+const REPLAY_LINES: usize = 2_000_000;
+
+/// As in benches/ingest.rs: `n` events over `span_ms`, with up to 2 s of jitter.
+fn events(n: usize, span_ms: i64) -> Vec<Vec<u8>> {
+    let mut traffic = Generator::numbered(42, 50, 100);
+    let mut rng = Rng::new(9);
+    (0..n)
+        .map(|i| {
+            let mut line = Vec::with_capacity(200);
+            let jitter = (rng.unit() * 2000.0) as i64;
+            traffic.write_event(BASE_MS + i as i64 * span_ms / n as i64 - jitter, &mut line);
+            line
+        })
+        .collect()
+}
+
+#[inline(never)]
+fn measured_decode(decoder: &mut Decoder, lines: &[Vec<u8>]) -> usize {
+    lines
+        .iter()
+        .filter(|l| decoder.decode(black_box(l)).is_ok())
+        .count()
+}
+
+#[inline(never)]
+fn measured_ingest(engine: &mut Engine, lines: &[Vec<u8>]) {
+    lines.iter().for_each(|l| engine.ingest(black_box(l)));
+}
+
+#[inline(never)]
+fn measured_replay(config: &Config, file: &[u8]) -> usize {
+    let report = replay::replay(config, file, None, 0).expect("report");
+    report.slos.len()
+}
+
+fn main() {
+    let config = config::parse(ROUTES, Path::new("callgrind.yaml")).expect("config");
+    // `cargo bench` passes `--bench`; the workload is the first other argument.
+    let workload = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_else(|| "backfill".to_owned());
+    let (start, n) = match workload.as_str() {
+        "decode" => {
+            let lines = events(MEASURED, 600_000);
+            let mut decoder = Decoder::new(&config.events);
+            let start = std::time::Instant::now();
+            black_box(measured_decode(&mut decoder, &lines));
+            (start, MEASURED)
+        }
+        "live" | "backfill" => {
+            let span_ms = if workload == "live" {
+                2_000
+            } else {
+                86_400_000
+            };
+            let lines = events(2_000_000, span_ms);
+            let mut engine = Engine::new(&config);
+            lines[..WARM].iter().for_each(|l| engine.ingest(l));
+            let start = std::time::Instant::now();
+            measured_ingest(&mut engine, &lines[WARM..WARM + MEASURED]);
+            (start, MEASURED)
+        }
+        "replay" => {
+            let mut file = Vec::new();
+            for line in events(REPLAY_LINES, 3_600_000) {
+                file.extend_from_slice(&line);
+                file.push(b'\n');
+            }
+            let start = std::time::Instant::now();
+            black_box(measured_replay(&config, &file));
+            (start, REPLAY_LINES)
+        }
+        other => panic!("unknown workload {other}: decode, live, backfill or replay"),
+    };
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    println!("{workload}: {n} events, {ns:.0} ns per event");
+}
