@@ -29,11 +29,21 @@ fn start(
     topic: &str,
     clock: &str,
 ) -> (run::Running, tokio::sync::oneshot::Sender<()>) {
+    start_with(rt, brokers, topic, clock, "")
+}
+
+fn start_with(
+    rt: &tokio::runtime::Runtime,
+    brokers: &str,
+    topic: &str,
+    clock: &str,
+    extra: &str,
+) -> (run::Running, tokio::sync::oneshot::Sender<()>) {
     let slos = std::fs::read_to_string(fixture("config.yaml")).unwrap();
     let text = format!(
         "{slos}\nkafka: {{ brokers: \"{brokers}\", topics: [{topic}], group: mock, \
          properties: {{ session.timeout.ms: \"6000\" }} }}\n\
-         http: {{ listen: \"127.0.0.1:0\" }}\nevaluation: {{ clock: {clock} }}\n"
+         http: {{ listen: \"127.0.0.1:0\" }}\nevaluation: {{ clock: {clock} }}\n{extra}"
     );
     let config = config::parse(&text, Path::new("mock.yaml")).unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -62,18 +72,21 @@ fn api(addr: &str, query: &str) -> Value {
     serde_json::from_str(&body).unwrap()
 }
 
+fn fixture_records(partitions: i32) -> Vec<(i32, Vec<u8>)> {
+    let text = std::fs::read(fixture("events.ndjson")).unwrap();
+    text.split(|&b| b == b'\n')
+        .filter(|l| l.iter().any(|b| !b" \t\r".contains(b)))
+        .enumerate()
+        .map(|(i, l)| (i as i32 % partitions, l.to_vec()))
+        .collect()
+}
+
 #[test]
 fn the_fixture_through_the_mock_cluster_gives_the_reference_report() {
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("events", 4, 1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    let text = std::fs::read(fixture("events.ndjson")).unwrap();
-    let records: Vec<(i32, Vec<u8>)> = text
-        .split(|&b| b == b'\n')
-        .filter(|l| l.iter().any(|b| !b" \t\r".contains(b)))
-        .enumerate()
-        .map(|(i, l)| (i as i32 % 4, l.to_vec()))
-        .collect();
+    let records = fixture_records(4);
     produce(&brokers, "events", &records);
     let rt = runtime();
     let (running, stop) = start(&rt, &brokers, "events", "event");
@@ -130,6 +143,46 @@ fn events_beyond_the_clock_skew_are_invalid_future() {
             .keys()
             .any(|k| k.starts_with("slipstream_batch_seconds_bucket"))
     );
+    stop.send(()).unwrap();
+    rt.block_on(running.wait()).unwrap();
+}
+
+/// A real Prometheus scrapes `run`: PromQL returns the burn rates the API reports, and the
+/// Sloth-compatible series Sloth's dashboards query.
+#[test]
+fn prometheus_sees_what_the_api_reports() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("prom", 2, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let records = fixture_records(2);
+    produce(&brokers, "prom", &records);
+    let rt = runtime();
+    let sloth = "outputs: { prometheus: { sloth_compatible: true } }\n";
+    let (running, stop) = start_with(&rt, &brokers, "prom", "event", sloth);
+    let addr = running.addr.to_string();
+    wait_until(Duration::from_secs(60), || {
+        api(&addr, "")["events"]["read"] == records.len()
+    });
+    let Some(prometheus) = common::prometheus::Prometheus::scraping(&addr) else {
+        return;
+    };
+    let report = api(&addr, "");
+    let cart = report["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "cart-availability")
+        .unwrap();
+    let want = cart["windows"]["1d"]["burn_rate"].as_f64().unwrap();
+    let value = |result: &Value| -> Option<f64> { result[0]["value"][1].as_str()?.parse().ok() };
+    let query = r#"slipstream_burn_rate{slo="cart-availability",window="1d"}"#;
+    wait_until(Duration::from_secs(30), || {
+        value(&prometheus.query(query)).is_some_and(|got| (got - want).abs() < 1e-9)
+    });
+    let sloth = prometheus.query(r#"slo:period_burn_rate:ratio{sloth_slo="cart-availability"}"#);
+    let period = cart["windows"]["30d"]["burn_rate"].as_f64().unwrap();
+    assert!((value(&sloth).unwrap() - period).abs() < 1e-9, "{sloth}");
+    assert_eq!(sloth[0]["metric"]["sloth_service"], "cart");
     stop.send(()).unwrap();
     rt.block_on(running.wait()).unwrap();
 }

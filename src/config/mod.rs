@@ -7,6 +7,7 @@
 pub mod alerting;
 mod duration;
 pub mod events;
+pub mod outputs;
 pub mod raw;
 pub mod run;
 mod validate;
@@ -42,6 +43,8 @@ pub struct Config {
     pub run: RunSettings,
     /// Where alerts go.
     pub alerting: AlertingSettings,
+    /// What `run` publishes besides its own metrics.
+    pub outputs: outputs::Outputs,
 }
 
 /// One SLO, checked and normalised.

@@ -26,6 +26,8 @@ pub struct RawConfig {
     pub evaluation: super::run::RawEvaluation,
     /// Where alerts go, and defaults of every SLO's `alerts`.
     pub alerting: Option<super::alerting::RawAlerting>,
+    /// What `run` publishes besides its own metrics.
+    pub outputs: Option<super::outputs::RawOutputs>,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).

@@ -119,7 +119,18 @@ pub async fn start(
     let status = Arc::new(SourceStatus::default());
     let source = KafkaSource::connect(&settings.kafka, status.clone())?;
     let interval = Duration::from_millis(settings.evaluation.interval_ms as u64);
-    let sink = PrometheusSink::new(interval);
+    let sloth = config.outputs.sloth_compatible.then(|| {
+        let service = |s: &Slo| match &s.service {
+            crate::config::ServiceMatch::Exact(name) => Some(name.clone()),
+            crate::config::ServiceMatch::Any => None,
+        };
+        config
+            .slos
+            .iter()
+            .map(|s| (s.name.clone(), service(s)))
+            .collect()
+    });
+    let sink = PrometheusSink::new(interval, sloth);
     let shared = Arc::new(Shared {
         engine: Mutex::new(Engine::new(config)),
         status,

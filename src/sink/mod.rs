@@ -3,3 +3,4 @@
 
 pub mod alertmanager;
 pub mod prometheus;
+pub mod sloth;

@@ -25,6 +25,7 @@ use crate::alert::{AlertBook, State};
 use crate::decode::Invalid;
 use crate::report::{Report, SeriesReport};
 use crate::sink::alertmanager::Outbox;
+use crate::sink::sloth::SlothSeries;
 use crate::source::SourceStatus;
 
 const QUANTILES: [&str; 4] = ["0.5", "0.9", "0.99", "0.999"];
@@ -37,7 +38,7 @@ pub fn idle_after(interval: Duration) -> Duration {
 
 /// An exported value that may be `null` in the report: registered while it has a value.
 #[derive(Default)]
-struct Slot(Option<Gauge>);
+pub(super) struct Slot(Option<Gauge>);
 
 struct WindowGauges {
     sli: Slot,
@@ -53,6 +54,7 @@ struct SeriesGauges {
     budget: Slot,
     events_good: Counter,
     events_bad: Counter,
+    sloth: Option<SlothSeries>,
 }
 
 pub struct PrometheusSink {
@@ -60,13 +62,19 @@ pub struct PrometheusSink {
     handle: PrometheusHandle,
     series: HashMap<String, SeriesGauges>,
     key_buf: String,
+    /// With `sloth_compatible`: the service of each SLO that names one, by SLO name.
+    sloth: Option<HashMap<String, Option<String>>>,
     /// Gauges not updated for this long are dropped by the registry.
     idle: Duration,
     last_publish: Option<Instant>,
 }
 
 impl PrometheusSink {
-    pub fn new(interval: Duration) -> PrometheusSink {
+    /// `sloth`: with Sloth-compatible series, each SLO's name and exact service.
+    pub fn new(
+        interval: Duration,
+        sloth: Option<HashMap<String, Option<String>>>,
+    ) -> PrometheusSink {
         let recorder = PrometheusBuilder::new()
             .idle_timeout(MetricKindMask::GAUGE, Some(idle_after(interval)))
             .set_buckets_for_metric(
@@ -81,6 +89,7 @@ impl PrometheusSink {
             recorder,
             series: HashMap::new(),
             key_buf: String::new(),
+            sloth,
             idle: idle_after(interval),
             last_publish: None,
         }
@@ -180,6 +189,10 @@ impl PrometheusSink {
                 "slipstream_slo_events_total",
                 with(&[("outcome", "bad".into())]),
             ),
+            sloth: self.sloth.as_ref().map(|services| {
+                let service = services.get(&series.name).and_then(Option::as_deref);
+                SlothSeries::register(&self.recorder, series, service)
+            }),
         }
     }
 
@@ -282,6 +295,9 @@ fn update_series(recorder: &PrometheusRecorder, gauges: &mut SeriesGauges, serie
     gauges.budget.set(series.error_budget_remaining, || {
         register("slipstream_error_budget_remaining", &[])
     });
+    if let Some(sloth) = &mut gauges.sloth {
+        sloth.update(recorder, series);
+    }
     let bad = series.lifetime.total - series.lifetime.good;
     gauges.events_good.absolute(series.lifetime.good);
     gauges.events_bad.absolute(bad);
@@ -310,7 +326,7 @@ fn update_series(recorder: &PrometheusRecorder, gauges: &mut SeriesGauges, serie
 impl Slot {
     /// Exports `value`, registering the gauge when it (again) has one; with `None`, lets
     /// the registry expire it.
-    fn set(&mut self, value: Option<f64>, register: impl FnOnce() -> Gauge) {
+    pub(super) fn set(&mut self, value: Option<f64>, register: impl FnOnce() -> Gauge) {
         match value {
             Some(v) => self.0.get_or_insert_with(register).set(v),
             None => self.0 = None,
@@ -318,7 +334,7 @@ impl Slot {
     }
 }
 
-static METADATA: metrics::Metadata<'static> =
+pub(super) static METADATA: metrics::Metadata<'static> =
     metrics::Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
 
 /// The HELP lines of every metric (see docs/metrics.md).
@@ -458,7 +474,7 @@ mod tests {
 
     #[test]
     fn exports_values_and_leaves_out_nulls() {
-        let mut sink = PrometheusSink::new(Duration::from_secs(1));
+        let mut sink = PrometheusSink::new(Duration::from_secs(1), None);
         let status = SourceStatus::default();
         sink.publish(&report(Some((1000, 998))), 1, &status);
         let text = sink.handle().render();
@@ -488,7 +504,7 @@ mod tests {
 
         // An empty window: no SLI sample is set (the registry drops the stale one once
         // idle), but the counts are still exported, as zeros.
-        let mut empty = PrometheusSink::new(Duration::from_secs(1));
+        let mut empty = PrometheusSink::new(Duration::from_secs(1), None);
         empty.publish(&report(None), 1, &status);
         let text = empty.handle().render();
         assert!(!text.contains("slipstream_sli{"), "{text}");
@@ -496,5 +512,31 @@ mod tests {
         assert!(text.contains(&format!(
             "slipstream_window_events{series},window=\"1d\",outcome=\"good\"}} 0"
         )));
+    }
+
+    #[test]
+    fn sloth_compatible_series_carry_sloth_names_and_labels() {
+        let services = HashMap::from([("checkout".to_owned(), Some("shop".to_owned()))]);
+        let mut sink = PrometheusSink::new(Duration::from_secs(1), Some(services));
+        sink.publish(&report(Some((1000, 990))), 1, &SourceStatus::default());
+        let text = sink.handle().render();
+        let sloth = r#"sloth_id="shop-checkout",sloth_service="shop",sloth_slo="checkout",route="POST /pay""#;
+        for (name, value) in [
+            ("slo:sli_error:ratio_rate1d", 0.01),
+            ("slo:objective:ratio", 0.999),
+            ("slo:period_burn_rate:ratio", 10.0),
+            ("slo:current_burn_rate:ratio", 10.0),
+            ("slo:time_period:days", 1.0),
+        ] {
+            let prefix = format!("{name}{{{sloth}}} ");
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in\n{text}"));
+            let got: f64 = line[prefix.len()..].parse().unwrap();
+            assert!((got - value).abs() < 1e-9, "{line}");
+        }
+        assert!(text.contains("slo:period_error_budget_remaining:ratio{"));
+        assert!(text.contains("sloth_slo_info{"));
     }
 }
