@@ -2,14 +2,15 @@
 //! broker (Tansu), `slipstream run` as its own process, and a real Alertmanager, read
 //! through Alertmanager's own API. An incident pages with the contract's labels and
 //! annotations within the evaluation interval plus 2 s, and the page resolves after the
-//! recovery.
+//! recovery. And the Kafka outputs: SLI snapshots and alert transitions, read back from
+//! the broker.
 
 mod common;
 
 use std::time::{Duration, Instant};
 
 use common::alertmanager::Alertmanager;
-use common::broker::{Tansu, produce};
+use common::broker::{Tansu, produce, read_records};
 use common::slipstream::Running;
 use serde_json::Value;
 use slipstream::run::wall_ms;
@@ -158,4 +159,71 @@ alerting:
         .unwrap();
     assert_eq!(page["state"], "resolved", "{alerts}");
     assert!(page["resolved_at"].is_string());
+}
+
+#[test]
+fn sli_snapshots_and_alert_transitions_reach_kafka() {
+    let Some(tansu) = Tansu::start() else { return };
+    let brokers = tansu.brokers();
+    tansu.create_topic("gateway", 2);
+    tansu.create_topic("slipstream-sli", 1);
+    tansu.create_topic("slipstream-alerts", 1);
+    let config = format!(
+        r#"
+slos:
+  - {{ name: checkout-availability, service: checkout, indicator: {{ type: availability }}, objective: 99.9, window: 30d }}
+kafka: {{ brokers: "{brokers}", topics: [gateway], group: outputs, properties: {{ session.timeout.ms: "6000" }} }}
+evaluation: {{ clock: wall, delay: 0s, interval: 1s }}
+alerting: {{ kafka_topic: slipstream-alerts }}
+outputs: {{ kafka: {{ sli_topic: slipstream-sli, interval: 1s }} }}
+"#
+    );
+    let run = Running::start(&config);
+    let now = wall_ms();
+    // An hour of traffic whose last 300 requests fail half of the time: a page.
+    let mut records: Vec<(i32, Vec<u8>)> = (0..3_000)
+        .map(|i| (i % 2, event(now - 3_600_000 + i as i64 * 1_000, 200)))
+        .collect();
+    records.extend((0..300).map(|i| {
+        let status = if i % 2 == 0 { 503 } else { 200 };
+        (i % 2, event(now - 240_000 + i as i64 * 800, status))
+    }));
+    produce(&brokers, "gateway", &records);
+    run.wait_for_read(3_300, Duration::from_secs(60));
+
+    let alerts = read_records(
+        &brokers,
+        "slipstream-alerts",
+        Duration::from_secs(30),
+        |r| !r.is_empty(),
+    );
+    let (key, value) = alerts.first().expect("an alert transition record");
+    assert_eq!(key, "checkout-availability||page");
+    let alert: Value = serde_json::from_str(value).unwrap();
+    assert_eq!(alert["transition"], "firing");
+    assert_eq!(alert["severity"], "page");
+    assert!(alert["rule"]["short_burn_rate"].as_f64().unwrap() > 14.4);
+
+    // Snapshots every second; the newest ones count every event in the 30-day window.
+    let counted = |r: &[(String, String)]| {
+        r.iter().any(|(_, v)| {
+            let s: Value = serde_json::from_str(v).unwrap();
+            s["windows"]["30d"]["total"] == 3_300
+        })
+    };
+    let snapshots = read_records(&brokers, "slipstream-sli", Duration::from_secs(30), counted);
+    assert!(
+        counted(&snapshots),
+        "no snapshot counts all 3,300 events: {snapshots:?}"
+    );
+    let (key, value) = snapshots.last().unwrap();
+    assert_eq!(key, "checkout-availability|");
+    let snapshot: Value = serde_json::from_str(value).unwrap();
+    assert_eq!(snapshot["name"], "checkout-availability");
+    assert!(snapshot["at"].is_string());
+    assert!(snapshot["windows"]["5m"]["burn_rate"].as_f64().unwrap() > 14.4);
+    assert_eq!(
+        run.metric("slipstream_kafka_output_failed_total", &[]),
+        Some(0.0)
+    );
 }

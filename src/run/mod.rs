@@ -24,6 +24,7 @@ use crate::engine::{Engine, EvalError};
 use crate::replay::next_minute;
 use crate::report::Report;
 use crate::sink::alertmanager::AlertmanagerSink;
+use crate::sink::kafka::KafkaSink;
 use crate::sink::prometheus::PrometheusSink;
 use crate::source::SourceStatus;
 use crate::source::kafka::{KafkaSource, SourceError};
@@ -41,6 +42,12 @@ pub enum RunError {
     },
     #[error(transparent)]
     Source(#[from] SourceError),
+    #[error("cannot create the Kafka producer of the outputs (brokers {brokers}): {source}")]
+    KafkaOutput {
+        brokers: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error(
@@ -158,9 +165,25 @@ pub async fn start(
             format!("http://{addr}"),
         )
     });
+    let sli = config
+        .outputs
+        .kafka
+        .as_ref()
+        .map(|k| (k.sli_topic.clone(), k.interval_ms));
+    let kafka = if sli.is_some() || config.alerting.kafka_topic.is_some() {
+        let sink = KafkaSink::new(&settings.kafka, sli, config.alerting.kafka_topic.clone())
+            .map_err(|source| RunError::KafkaOutput {
+                brokers: settings.kafka.brokers.clone(),
+                source,
+            })?;
+        Some(sink)
+    } else {
+        None
+    };
     let outputs = Outputs {
         prometheus: sink,
         alertmanager,
+        kafka,
     };
     let evaluator = tokio::spawn(evaluate_every(
         interval,
@@ -202,6 +225,7 @@ pub async fn start(
 struct Outputs {
     prometheus: PrometheusSink,
     alertmanager: Option<AlertmanagerSink>,
+    kafka: Option<KafkaSink>,
 }
 
 /// Every `interval`: evaluate now, move the alerts on, publish to the sinks, keep the
@@ -218,7 +242,17 @@ async fn evaluate_every(
     loop {
         tokio::select! {
             _ = ticks.tick() => {}
-            _ = stopped.changed() => return,
+            _ = stopped.changed() => {
+                // What the Kafka outputs still hold is delivered within the deadline.
+                let _ = tokio::task::spawn_blocking(move || {
+                    let outputs = sink.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(kafka) = &outputs.kafka {
+                        kafka.flush(SHUTDOWN_DEADLINE / 3);
+                    }
+                })
+                .await;
+                return;
+            }
         }
         let (shared, sink) = (shared.clone(), sink.clone());
         let published = tokio::task::spawn_blocking(move || {
@@ -239,6 +273,7 @@ async fn evaluate_every(
             let Outputs {
                 prometheus,
                 alertmanager,
+                kafka,
             } = &mut *outputs;
             let mut alerts = shared.alerts.lock().unwrap_or_else(|e| e.into_inner());
             let transitions = alerts.update(&report, &shared.slos);
@@ -254,6 +289,10 @@ async fn evaluate_every(
             }
             if let Some(am) = alertmanager {
                 am.after_evaluation(&alerts, &shared.slos, !transitions.is_empty(), report.at_ms);
+            }
+            if let Some(kafka) = kafka {
+                kafka.after_evaluation(&report, &transitions);
+                prometheus.publish_kafka_output(&kafka.stats());
             }
             prometheus.publish(&report, live_series, &shared.status);
             prometheus.publish_alerts(&alerts, alertmanager.as_ref().map(|a| a.outbox()));

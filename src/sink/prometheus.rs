@@ -25,6 +25,7 @@ use crate::alert::{AlertBook, State};
 use crate::decode::Invalid;
 use crate::report::{Report, SeriesReport};
 use crate::sink::alertmanager::Outbox;
+use crate::sink::kafka::KafkaSinkStats;
 use crate::sink::sloth::SlothSeries;
 use crate::source::SourceStatus;
 
@@ -267,6 +268,24 @@ impl PrometheusSink {
         }
     }
 
+    /// The Kafka outputs' delivery counters.
+    pub fn publish_kafka_output(&self, stats: &KafkaSinkStats) {
+        let relaxed = std::sync::atomic::Ordering::Relaxed;
+        let counter = |name, value| self.counter(name, Vec::new()).absolute(value);
+        counter(
+            "slipstream_kafka_output_delivered_total",
+            stats.delivered.load(relaxed),
+        );
+        counter(
+            "slipstream_kafka_output_failed_total",
+            stats.failed.load(relaxed),
+        );
+        counter(
+            "slipstream_kafka_output_dropped_total",
+            stats.dropped.load(relaxed),
+        );
+    }
+
     /// Records how long an evaluation took.
     pub fn evaluation_took(&self, took: Duration) {
         self.gauge("slipstream_evaluation_seconds", Vec::new())
@@ -389,7 +408,19 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help) in gauges {
         recorder.describe_gauge(name.into(), None, help.into());
     }
-    let counters: [(&str, &str); 10] = [
+    let counters: [(&str, &str); 13] = [
+        (
+            "slipstream_kafka_output_delivered_total",
+            "Records of the Kafka outputs the broker acknowledged.",
+        ),
+        (
+            "slipstream_kafka_output_failed_total",
+            "Records of the Kafka outputs that could not be delivered.",
+        ),
+        (
+            "slipstream_kafka_output_dropped_total",
+            "Records of the Kafka outputs dropped because the producer's queue was full.",
+        ),
         (
             "slipstream_alertmanager_sent_total",
             "Batches of alerts Alertmanager accepted.",

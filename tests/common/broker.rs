@@ -192,3 +192,32 @@ pub fn committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> Ve
         )
         .collect()
 }
+
+/// Reads `topic` from the start until at least `want` records satisfy `done`, or
+/// `within` passes; the records as (key, value) strings.
+pub fn read_records(
+    brokers: &str,
+    topic: &str,
+    within: Duration,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    use rdkafka::Message;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", format!("reader-{topic}-{}", free_port()))
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("create consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let deadline = Instant::now() + within;
+    let mut records = Vec::new();
+    while !done(&records) && Instant::now() < deadline {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+            let text =
+                |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
+            records.push((text(m.key()), text(m.payload())));
+        }
+    }
+    records
+}
