@@ -7,8 +7,22 @@ use serde::Deserialize;
 pub struct RawOutputs {
     pub prometheus: Option<RawPrometheusOutput>,
     pub kafka: Option<RawKafkaOutput>,
-    /// Not built yet: refused with an error rather than silently ignored.
-    pub otlp: Option<serde_json::Value>,
+    pub otlp: Option<RawOtlpOutput>,
+}
+
+/// SLI gauges over OTLP.
+#[derive(Debug, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping: endpoint, protocol, interval"
+)]
+pub struct RawOtlpOutput {
+    /// e.g. `http://127.0.0.1:4317` (gRPC) or `http://127.0.0.1:4318/v1/metrics` (HTTP).
+    pub endpoint: String,
+    /// `grpc` (default) or `http/protobuf`.
+    pub protocol: Option<String>,
+    /// Export interval; default 10s.
+    pub interval: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -32,6 +46,20 @@ pub struct RawKafkaOutput {
 pub struct Outputs {
     pub sloth_compatible: bool,
     pub kafka: Option<KafkaOutput>,
+    pub otlp: Option<OtlpOutput>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct OtlpOutput {
+    pub endpoint: String,
+    pub protocol: OtlpProtocol,
+    pub interval_ms: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    Grpc,
+    HttpProtobuf,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -46,12 +74,38 @@ pub fn build(raw: Option<&RawOutputs>) -> Result<Outputs, (String, String)> {
     let Some(raw) = raw else {
         return Ok(Outputs::default());
     };
-    if raw.otlp.is_some() {
-        return Err((
-            "outputs.otlp".into(),
-            "this output is not built yet (docs/outputs.md); remove the key".into(),
-        ));
-    }
+    let otlp = match &raw.otlp {
+        None => None,
+        Some(o) => {
+            let endpoint = o.endpoint.trim().to_owned();
+            if !(endpoint.starts_with("http://") || endpoint.starts_with("https://")) {
+                return Err((
+                    "outputs.otlp.endpoint".into(),
+                    format!("`{endpoint}` must be a URL such as http://127.0.0.1:4317"),
+                ));
+            }
+            let protocol = match o.protocol.as_deref().map(str::trim) {
+                None | Some("grpc") => OtlpProtocol::Grpc,
+                Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
+                Some(other) => {
+                    return Err((
+                        "outputs.otlp.protocol".into(),
+                        format!("`{other}` is not a protocol; use `grpc` or `http/protobuf`"),
+                    ));
+                }
+            };
+            let interval_ms = match &o.interval {
+                None => DEFAULT_SLI_INTERVAL_MS,
+                Some(t) => super::run::millis(t, false)
+                    .map_err(|m| ("outputs.otlp.interval".to_owned(), m))?,
+            };
+            Some(OtlpOutput {
+                endpoint,
+                protocol,
+                interval_ms,
+            })
+        }
+    };
     let kafka = match &raw.kafka {
         None => None,
         Some(k) => {
@@ -72,5 +126,6 @@ pub fn build(raw: Option<&RawOutputs>) -> Result<Outputs, (String, String)> {
     Ok(Outputs {
         sloth_compatible: raw.prometheus.as_ref().is_some_and(|p| p.sloth_compatible),
         kafka,
+        otlp,
     })
 }

@@ -25,6 +25,7 @@ use crate::replay::next_minute;
 use crate::report::Report;
 use crate::sink::alertmanager::AlertmanagerSink;
 use crate::sink::kafka::KafkaSink;
+use crate::sink::otlp::{Latest, OtlpSink};
 use crate::sink::prometheus::PrometheusSink;
 use crate::source::SourceStatus;
 use crate::source::kafka::{KafkaSource, SourceError};
@@ -48,6 +49,8 @@ pub enum RunError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    #[error(transparent)]
+    Otlp(#[from] crate::sink::otlp::OtlpError),
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error(
@@ -64,8 +67,8 @@ pub struct Shared {
     pub engine: Mutex<Engine>,
     pub status: Arc<SourceStatus>,
     pub evaluation: Evaluation,
-    /// The newest report the evaluator made, for `demo`'s summary.
-    pub latest: Mutex<Option<Arc<Report>>>,
+    /// The newest report the evaluator made, for `demo`'s summary and the OTLP gauges.
+    pub latest: Latest,
     /// Alert states, moved on by each evaluation.
     pub alerts: Mutex<AlertBook>,
     pub slos: Vec<Slo>,
@@ -142,7 +145,7 @@ pub async fn start(
         engine: Mutex::new(Engine::new(config)),
         status,
         evaluation: settings.evaluation.clone(),
-        latest: Mutex::new(None),
+        latest: Latest::default(),
         alerts: Mutex::new(AlertBook::default()),
         slos: config.slos.clone(),
     });
@@ -180,10 +183,18 @@ pub async fn start(
     } else {
         None
     };
+    let otlp = match &config.outputs.otlp {
+        None => None,
+        Some(o) => {
+            let instance = format!("{}:{}", std::process::id(), addr.port());
+            Some(OtlpSink::start(o, shared.latest.clone(), instance)?)
+        }
+    };
     let outputs = Outputs {
         prometheus: sink,
         alertmanager,
         kafka,
+        otlp,
     };
     let evaluator = tokio::spawn(evaluate_every(
         interval,
@@ -226,6 +237,7 @@ struct Outputs {
     prometheus: PrometheusSink,
     alertmanager: Option<AlertmanagerSink>,
     kafka: Option<KafkaSink>,
+    otlp: Option<OtlpSink>,
 }
 
 /// Every `interval`: evaluate now, move the alerts on, publish to the sinks, keep the
@@ -248,6 +260,9 @@ async fn evaluate_every(
                     let outputs = sink.lock().unwrap_or_else(|e| e.into_inner());
                     if let Some(kafka) = &outputs.kafka {
                         kafka.flush(SHUTDOWN_DEADLINE / 3);
+                    }
+                    if let Some(otlp) = &outputs.otlp {
+                        otlp.shutdown();
                     }
                 })
                 .await;
@@ -274,6 +289,7 @@ async fn evaluate_every(
                 prometheus,
                 alertmanager,
                 kafka,
+                ..
             } = &mut *outputs;
             let mut alerts = shared.alerts.lock().unwrap_or_else(|e| e.into_inner());
             let transitions = alerts.update(&report, &shared.slos);
