@@ -8,57 +8,15 @@
 //! Run: `cargo bench --bench ingest` (add `-- ingest` to run one group).
 
 use std::hint::black_box;
-use std::path::Path;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::Deserialize;
-use slipstream::config::{self, Config};
 use slipstream::decode::Decoder;
 use slipstream::engine::Engine;
 use slipstream::replay;
-use slipstream::traffic::Generator;
+use support::{OPERATORS, ROUTES, config, events};
 
-/// 50 services × 100 routes = 5,000 (service, route) streams. Per route and per service,
-/// an availability and a latency SLO (the usual pairs): 4 SLOs, 10,100 SLO series, kept
-/// in 5,050 series because each pair shares its events.
-const ROUTES: &str = r#"
-slos:
-  - { name: route-availability, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
-  - { name: route-latency, service: "*", group_by: [route], indicator: { type: latency, threshold_ms: 300 }, objective: 99, window: 30d }
-  - { name: service-availability, service: "*", indicator: { type: availability }, objective: 99.5, window: 30d }
-  - { name: service-latency, service: "*", indicator: { type: latency, threshold_ms: 500 }, objective: 99, window: 30d }
-"#;
-
-/// The same routes, plus the operator of each request as a label: 40,000 streams (5,000
-/// routes × 8 operators), 4 SLOs over 5,408 series.
-const OPERATORS: &str = r#"
-events: { labels: [operator] }
-slos:
-  - { name: route-availability, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
-  - { name: route-latency, service: "*", group_by: [route], indicator: { type: latency, threshold_ms: 300 }, objective: 99, window: 30d }
-  - { name: operator-availability, service: "*", group_by: [operator], indicator: { type: availability }, objective: 99.5, window: 30d }
-  - { name: checkout-availability, service: svc-000, group_by: [operator], indicator: { type: availability }, objective: 99.95, window: 30d }
-"#;
-
-const BASE_MS: i64 = 1_795_262_400_000;
-
-fn config(text: &str) -> Config {
-    config::parse(text, Path::new("bench.yaml")).expect("bench config")
-}
-
-/// `n` events over `span_ms` of event time, in arrival order with up to 2 s of jitter.
-fn events(n: usize, span_ms: i64) -> Vec<Vec<u8>> {
-    let mut g = Generator::numbered(42, 50, 100);
-    let mut rng = slipstream::traffic::Rng::new(9);
-    (0..n)
-        .map(|i| {
-            let mut line = Vec::with_capacity(200);
-            let jitter = (rng.unit() * 2000.0) as i64;
-            g.write_event(BASE_MS + i as i64 * span_ms / n as i64 - jitter, &mut line);
-            line
-        })
-        .collect()
-}
+mod support;
 
 #[derive(Deserialize)]
 #[allow(dead_code)] // the fields are read by serde; their values are what is measured

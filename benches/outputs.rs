@@ -1,0 +1,68 @@
+//! What alerting and the outputs cost per evaluation at 10,100 SLO series (the `routes`
+//! config of `ingest`): the alert state machine, the Prometheus update, and the Kafka
+//! SLI snapshots (serialised and queued in librdkafka; the broker is unreachable, so
+//! this measures slipstream's side only). With a 1 s evaluation interval, the time per
+//! evaluation is the share of one core these take from ingestion (docs/performance.md).
+//!
+//! Run: `cargo bench --bench outputs`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use slipstream::alert::AlertBook;
+use slipstream::config::KafkaSettings;
+use slipstream::engine::Engine;
+use slipstream::replay;
+use slipstream::sink::kafka::KafkaSink;
+use slipstream::sink::prometheus::PrometheusSink;
+use slipstream::source::SourceStatus;
+use support::{ROUTES, config, events};
+
+mod support;
+
+fn outputs(c: &mut Criterion) {
+    let config = config(ROUTES);
+    let mut engine = Engine::new(&config);
+    events(200_000, 600_000)
+        .iter()
+        .for_each(|l| engine.ingest(l));
+    let at = replay::next_minute(engine.newest_event_ms().expect("events"));
+    let mut report = engine.evaluate(at).expect("retained");
+    eprintln!("{} SLO series", report.slos.len());
+    let mut group = c.benchmark_group("outputs");
+    group.sample_size(20);
+
+    let mut book = AlertBook::default();
+    group.bench_function("alerts", |b| {
+        b.iter(|| black_box(book.update(&report, &config.slos).len()))
+    });
+
+    let mut prometheus = PrometheusSink::new(Duration::from_secs(1), None);
+    let status = SourceStatus::default();
+    prometheus.publish(&report, report.slos.len(), &status);
+    group.bench_function("prometheus_publish", |b| {
+        b.iter(|| {
+            prometheus.publish(&report, report.slos.len(), &status);
+            prometheus.publish_alerts(&book, None);
+        })
+    });
+
+    let unreachable = KafkaSettings {
+        brokers: "127.0.0.1:9".into(),
+        topics: vec![],
+        group: String::new(),
+        properties: vec![("message.timeout.ms".into(), "1000".into())],
+    };
+    let mut kafka = KafkaSink::new(&unreachable, Some(("sli".into(), 1)), None).expect("producer");
+    group.bench_function("kafka_snapshots", |b| {
+        b.iter(|| {
+            report.at_ms += 1;
+            kafka.after_evaluation(&report, &[]);
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, outputs);
+criterion_main!(benches);
