@@ -1,7 +1,8 @@
 //! What alerting and the outputs cost per evaluation at 10,100 SLO series (the `routes`
 //! config of `ingest`): the alert state machine, the Prometheus update, and the Kafka
 //! SLI snapshots (serialised and queued in librdkafka; the broker is unreachable, so
-//! this measures slipstream's side only). With a 1 s evaluation interval, the time per
+//! this measures slipstream's side only), and one OTLP export of every gauge to an
+//! in-process receiver. With a 1 s evaluation interval, the time per
 //! evaluation is the share of one core these take from ingestion (docs/performance.md).
 //!
 //! Run: `cargo bench --bench outputs`.
@@ -10,6 +11,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use slipstream::alert::AlertBook;
 use slipstream::config::KafkaSettings;
 use slipstream::engine::Engine;
@@ -61,7 +68,42 @@ fn outputs(c: &mut Criterion) {
             kafka.after_evaluation(&report, &[]);
         })
     });
+    // OTLP: one collection and export of every gauge to an in-process gRPC receiver that
+    // discards them: what the SDK's thread spends per export interval.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let _guard = rt.enter();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    rt.spawn(
+        tonic::transport::Server::builder()
+            .add_service(MetricsServiceServer::new(Discard))
+            .serve(([127, 0, 0, 1], port).into()),
+    );
+    let latest = slipstream::sink::otlp::Latest::default();
+    *latest.lock().unwrap() = Some(std::sync::Arc::new(report.clone()));
+    let settings = slipstream::config::outputs::OtlpOutput {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        protocol: slipstream::config::outputs::OtlpProtocol::Grpc,
+        interval_ms: 3_600_000,
+    };
+    let otlp =
+        slipstream::sink::otlp::OtlpSink::start(&settings, latest, "bench".into()).expect("otlp");
+    group.bench_function("otlp_export", |b| b.iter(|| otlp.flush()));
     group.finish();
+}
+
+struct Discard;
+
+#[tonic::async_trait]
+impl MetricsService for Discard {
+    async fn export(
+        &self,
+        _: tonic::Request<ExportMetricsServiceRequest>,
+    ) -> Result<tonic::Response<ExportMetricsServiceResponse>, tonic::Status> {
+        Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
+    }
 }
 
 criterion_group!(benches, outputs);

@@ -13,7 +13,7 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::{MeterProvider, ObservableGauge};
 use opentelemetry_otlp::{Protocol, WithExportConfig};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
+use opentelemetry_sdk::metrics::{Instrument, PeriodicReader, SdkMeterProvider, Stream};
 
 use crate::config::outputs::{OtlpOutput, OtlpProtocol};
 use crate::report::{Report, SeriesReport};
@@ -24,6 +24,9 @@ pub struct OtlpError {
     endpoint: String,
     message: String,
 }
+
+/// Data points per instrument at most: SLO series × windows.
+const CARDINALITY: usize = 1 << 20;
 
 /// The newest report, shared with the evaluator.
 pub type Latest = Arc<Mutex<Option<Arc<Report>>>>;
@@ -65,9 +68,18 @@ impl OtlpSink {
             .with_service_name("slipstream")
             .with_attribute(KeyValue::new("service.instance.id", instance))
             .build();
+        // The SDK folds attribute sets beyond its default limit (2,000 per instrument) into
+        // one overflow point; every series must get through.
+        let limit = |_: &Instrument| {
+            Stream::builder()
+                .with_cardinality_limit(CARDINALITY)
+                .build()
+                .ok()
+        };
         let provider = SdkMeterProvider::builder()
             .with_resource(resource)
             .with_reader(reader)
+            .with_view(limit)
             .build();
         let meter = provider.meter("slipstream");
         let gauge = |name: &'static str, description: &'static str, value: Value| {
@@ -108,6 +120,13 @@ impl OtlpSink {
             provider,
             _gauges: gauges,
         })
+    }
+
+    /// Collects and exports now, waiting for the export.
+    pub fn flush(&self) {
+        if let Err(e) = self.provider.force_flush() {
+            tracing::debug!("OTLP export: {e}");
+        }
     }
 
     /// Exports once more and stops the reader.
