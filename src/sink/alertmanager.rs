@@ -225,3 +225,80 @@ async fn post_json(url: &str, body: &[u8]) -> std::io::Result<()> {
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::config::{self, Span};
+    use crate::report::{EventCounts, Lifetime, Report, SeriesReport, WindowReport};
+
+    /// A report in which every window of `checkout` burns at rate 500.
+    fn burning(at_ms: i64) -> Report {
+        let windows = ["5m", "30m", "1h", "2h", "6h", "1d", "3d", "30d"]
+            .iter()
+            .map(|w| WindowReport {
+                window: Span::parse(w).unwrap(),
+                total: 1000,
+                good: 500,
+                sli: Some(0.5),
+                burn_rate: Some(500.0),
+                latency_ms: None,
+            })
+            .collect();
+        Report {
+            at_ms,
+            events: EventCounts::default(),
+            slos: vec![SeriesReport {
+                name: "checkout".into(),
+                labels: vec![],
+                objective: 0.999,
+                window: Span::from_secs(30 * 86_400),
+                error_budget_remaining: Some(-10.0),
+                windows,
+                alert_windows: vec![],
+                lifetime: Lifetime::default(),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_down_alertmanager_is_retried_counted_and_never_waited_for() {
+        let config = config::parse(
+            "slos: [{ name: checkout, service: checkout, indicator: { type: availability }, \
+             objective: 99.9, window: 30d }]",
+            Path::new("am.yaml"),
+        )
+        .unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let _guard = rt.enter();
+        // Nothing listens on port 9 (discard) of loopback here: every post is refused.
+        let settings = AlertmanagerSettings {
+            url: "http://127.0.0.1:9".into(),
+            resend_interval_ms: 1,
+        };
+        let mut sink = AlertmanagerSink::start(settings, None, "http://slipstream".into());
+        let mut book = AlertBook::default();
+        let outbox = sink.outbox();
+        let started = std::time::Instant::now();
+        for i in 0..50 {
+            let report = burning(i);
+            let changed = !book.update(&report, &config.slos).is_empty();
+            sink.after_evaluation(&book, &config.slos, changed, report.at_ms);
+        }
+        // Fifty evaluations handed over without waiting on the network.
+        assert!(started.elapsed() < Duration::from_millis(500));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while outbox.failed.load(Ordering::Relaxed) == 0 {
+            assert!(std::time::Instant::now() < deadline, "no failure counted");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            outbox.dropped.load(Ordering::Relaxed) > 0,
+            "batches replaced while retrying"
+        );
+        assert_eq!(outbox.sent.load(Ordering::Relaxed), 0);
+    }
+}
