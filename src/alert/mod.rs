@@ -91,12 +91,7 @@ impl AlertBook {
             } else {
                 condition(slo, series, Severity::Ticket)
             };
-            self.key.clear();
-            self.key.push_str(&series.name);
-            for (_, v) in &series.labels {
-                self.key.push('\0');
-                self.key.push_str(v);
-            }
+            crate::report::series_key(&mut self.key, &series.name, &series.labels);
             if !self.alerts.contains_key(&self.key) {
                 self.alerts.insert(self.key.clone(), [None, None]);
             }

@@ -91,6 +91,17 @@ pub struct WindowReport {
     pub latency_ms: Option<Option<[f64; 4]>>,
 }
 
+/// A series' identity as one string (name and label values, NUL-separated), for the
+/// maps that follow a series from one evaluation to the next.
+pub fn series_key(out: &mut String, name: &str, labels: &[(String, String)]) {
+    out.clear();
+    out.push_str(name);
+    for (_, v) in labels {
+        out.push('\0');
+        out.push_str(v);
+    }
+}
+
 impl SeriesReport {
     /// The window `w`, reported or read by an alert rule.
     pub fn window(&self, w: Span) -> Option<&WindowReport> {

@@ -104,7 +104,7 @@ impl KafkaSink {
                 let mut value = serde_json::to_value(a).expect("an alert serializes");
                 value["at"] = at.clone().into();
                 value["transition"] = a.state.as_str().into();
-                series_key(&mut self.key, &a.slo, &a.labels);
+                record_key(&mut self.key, &a.slo, &a.labels);
                 self.key.push('|');
                 self.key.push_str(a.severity.as_str());
                 self.send(&topic, &value);
@@ -123,7 +123,7 @@ impl KafkaSink {
         for series in &report.slos {
             let mut value = snapshot(series);
             value["at"] = at.clone().into();
-            series_key(&mut self.key, &series.name, &series.labels);
+            record_key(&mut self.key, &series.name, &series.labels);
             self.send(&topic, &value);
         }
     }
@@ -150,7 +150,7 @@ fn snapshot(series: &SeriesReport) -> serde_json::Value {
 }
 
 /// `slo|k=v,k=v`: the record key of a series.
-fn series_key(out: &mut String, slo: &str, labels: &[(String, String)]) {
+fn record_key(out: &mut String, slo: &str, labels: &[(String, String)]) {
     out.clear();
     out.push_str(slo);
     out.push('|');

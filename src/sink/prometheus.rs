@@ -135,12 +135,7 @@ impl PrometheusSink {
         }
         self.last_publish = Some(now);
         for series in &report.slos {
-            self.key_buf.clear();
-            self.key_buf.push_str(&series.name);
-            for (_, v) in &series.labels {
-                self.key_buf.push('\0');
-                self.key_buf.push_str(v);
-            }
+            crate::report::series_key(&mut self.key_buf, &series.name, &series.labels);
             if !self.series.contains_key(&self.key_buf) {
                 let gauges = self.register_series(series);
                 self.series.insert(self.key_buf.clone(), gauges);
@@ -251,39 +246,23 @@ impl PrometheusSink {
             self.gauge("slipstream_alert_firing", labels).set(firing);
         }
         if let Some(outbox) = outbox {
-            let relaxed = std::sync::atomic::Ordering::Relaxed;
-            let counter = |name, value| self.counter(name, Vec::new()).absolute(value);
-            counter(
-                "slipstream_alertmanager_sent_total",
-                outbox.sent.load(relaxed),
-            );
-            counter(
-                "slipstream_alertmanager_failed_total",
-                outbox.failed.load(relaxed),
-            );
-            counter(
-                "slipstream_alerts_dropped_total",
-                outbox.dropped.load(relaxed),
-            );
+            self.copy("slipstream_alertmanager_sent_total", &outbox.sent);
+            self.copy("slipstream_alertmanager_failed_total", &outbox.failed);
+            self.copy("slipstream_alerts_dropped_total", &outbox.dropped);
         }
     }
 
     /// The Kafka outputs' delivery counters.
     pub fn publish_kafka_output(&self, stats: &KafkaSinkStats) {
-        let relaxed = std::sync::atomic::Ordering::Relaxed;
-        let counter = |name, value| self.counter(name, Vec::new()).absolute(value);
-        counter(
-            "slipstream_kafka_output_delivered_total",
-            stats.delivered.load(relaxed),
-        );
-        counter(
-            "slipstream_kafka_output_failed_total",
-            stats.failed.load(relaxed),
-        );
-        counter(
-            "slipstream_kafka_output_dropped_total",
-            stats.dropped.load(relaxed),
-        );
+        self.copy("slipstream_kafka_output_delivered_total", &stats.delivered);
+        self.copy("slipstream_kafka_output_failed_total", &stats.failed);
+        self.copy("slipstream_kafka_output_dropped_total", &stats.dropped);
+    }
+
+    /// Exports a sink's own counter as the unlabelled counter `name`.
+    fn copy(&self, name: &'static str, value: &std::sync::atomic::AtomicU64) {
+        let value = value.load(std::sync::atomic::Ordering::Relaxed);
+        self.counter(name, Vec::new()).absolute(value);
     }
 
     /// Records how long an evaluation took.

@@ -14,28 +14,6 @@ const BINARY: &str = "/usr/bin/prometheus-alertmanager";
 
 static INSTALLED: OnceLock<bool> = OnceLock::new();
 
-fn install() -> bool {
-    if std::path::Path::new(BINARY).is_file() {
-        return true;
-    }
-    eprintln!("alertmanager not found: apt-get install -y prometheus-alertmanager");
-    let ok = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    ok(&["update"])
-        && ok(&[
-            "install",
-            "-y",
-            "--no-install-recommends",
-            "prometheus-alertmanager",
-        ])
-}
-
 pub struct Alertmanager {
     child: Child,
     dir: PathBuf,
@@ -46,12 +24,8 @@ impl Alertmanager {
     /// Starts a single, non-clustered Alertmanager; `None` (the test should return) when
     /// it cannot be installed and this is not CI.
     pub fn start() -> Option<Alertmanager> {
-        if !*INSTALLED.get_or_init(install) {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "prometheus-alertmanager is not installed and apt-get install failed"
-            );
-            eprintln!("SKIPPED: prometheus-alertmanager is not installed");
+        if !*INSTALLED.get_or_init(|| super::apt::ensure("prometheus-alertmanager", BINARY)) {
+            super::apt::missing("prometheus-alertmanager");
             return None;
         }
         let addr = format!("127.0.0.1:{}", free_port());

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod alertmanager;
+pub mod apt;
 pub mod broker;
 pub mod http;
 pub mod prometheus;

@@ -14,22 +14,6 @@ const BINARY: &str = "/usr/bin/prometheus";
 
 static INSTALLED: OnceLock<bool> = OnceLock::new();
 
-fn install() -> bool {
-    if std::path::Path::new(BINARY).is_file() {
-        return true;
-    }
-    eprintln!("prometheus not found: apt-get install -y prometheus");
-    let ok = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    ok(&["update"]) && ok(&["install", "-y", "--no-install-recommends", "prometheus"])
-}
-
 pub struct Prometheus {
     child: Child,
     dir: PathBuf,
@@ -40,12 +24,8 @@ impl Prometheus {
     /// Starts Prometheus scraping `target` (host:port) every second; `None` (the test
     /// should return) when it cannot be installed and this is not CI.
     pub fn scraping(target: &str) -> Option<Prometheus> {
-        if !*INSTALLED.get_or_init(install) {
-            assert!(
-                std::env::var("CI").as_deref() != Ok("true"),
-                "prometheus is not installed and apt-get install failed"
-            );
-            eprintln!("SKIPPED: prometheus is not installed");
+        if !*INSTALLED.get_or_init(|| super::apt::ensure("prometheus", BINARY)) {
+            super::apt::missing("prometheus");
             return None;
         }
         let addr = format!("127.0.0.1:{}", free_port());
