@@ -16,41 +16,18 @@
 //! nanoseconds per event too.
 
 use std::hint::black_box;
-use std::path::Path;
 
-use slipstream::config::{self, Config};
+use slipstream::config::Config;
 use slipstream::decode::Decoder;
 use slipstream::engine::Engine;
 use slipstream::replay;
-use slipstream::traffic::{Generator, Rng};
+use support::{ROUTES, config, events};
 
-/// The `routes` configuration of the `ingest` benchmarks: 4 SLOs over 5,050 series.
-const ROUTES: &str = r#"
-slos:
-  - { name: route-availability, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
-  - { name: route-latency, service: "*", group_by: [route], indicator: { type: latency, threshold_ms: 300 }, objective: 99, window: 30d }
-  - { name: service-availability, service: "*", indicator: { type: availability }, objective: 99.5, window: 30d }
-  - { name: service-latency, service: "*", indicator: { type: latency, threshold_ms: 500 }, objective: 99, window: 30d }
-"#;
+mod support;
 
-const BASE_MS: i64 = 1_795_262_400_000;
 const WARM: usize = 100_000;
 const MEASURED: usize = 300_000;
 const REPLAY_LINES: usize = 2_000_000;
-
-/// As in benches/ingest.rs: `n` events over `span_ms`, with up to 2 s of jitter.
-fn events(n: usize, span_ms: i64) -> Vec<Vec<u8>> {
-    let mut traffic = Generator::numbered(42, 50, 100);
-    let mut rng = Rng::new(9);
-    (0..n)
-        .map(|i| {
-            let mut line = Vec::with_capacity(200);
-            let jitter = (rng.unit() * 2000.0) as i64;
-            traffic.write_event(BASE_MS + i as i64 * span_ms / n as i64 - jitter, &mut line);
-            line
-        })
-        .collect()
-}
 
 #[inline(never)]
 fn measured_decode(decoder: &mut Decoder, lines: &[Vec<u8>]) -> usize {
@@ -72,7 +49,7 @@ fn measured_replay(config: &Config, file: &[u8]) -> usize {
 }
 
 fn main() {
-    let config = config::parse(ROUTES, Path::new("callgrind.yaml")).expect("config");
+    let config = config(ROUTES);
     // `cargo bench` passes `--bench`; the workload is the first other argument.
     let workload = std::env::args()
         .skip(1)

@@ -15,6 +15,7 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -28,20 +29,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use slipstream::loadgen::{self, GenOptions, Scenario};
 use slipstream::run::{self, wall_ms};
 use slipstream::traffic::Generator;
+use support::ROUTES;
 
 const EVENTS: usize = 1_000_000;
 const PARTITIONS: i32 = 4;
-const SLOS: &str = r#"
-slos:
-  - { name: route-availability, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
-  - { name: route-latency, service: "*", group_by: [route], indicator: { type: latency, threshold_ms: 300 }, objective: 99, window: 30d }
-  - { name: service-availability, service: "*", indicator: { type: availability }, objective: 99.5, window: 30d }
-  - { name: service-latency, service: "*", indicator: { type: latency, threshold_ms: 500 }, objective: 99, window: 30d }
-"#;
-
 fn config_text(brokers: &str, topic: &str, group: &str, listen: &str) -> String {
     format!(
-        "{SLOS}kafka: {{ brokers: \"{brokers}\", topics: [{topic}], group: {group}, \
+        "{ROUTES}kafka: {{ brokers: \"{brokers}\", topics: [{topic}], group: {group}, \
          properties: {{ session.timeout.ms: \"6000\" }} }}\nhttp: {{ listen: \"{listen}\" }}\n"
     )
 }
