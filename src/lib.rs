@@ -16,8 +16,12 @@
 //! the thin async shell of the long-running processor:
 //!
 //! ```text
-//!  Kafka ──source::kafka (own thread, batches)──▶ Engine ──run (every interval)──▶ sink::prometheus
-//!                                                   └──── run::api: /api/v1/slos, /readyz
+//!  Kafka ──▶ source::kafka ──▶ Engine ──(every interval)──▶ Report ──alert──▶ AlertBook
+//!            poll + ingest       │                           │               │ transitions
+//!            threads             │          sink::prometheus ◀┤               ▼
+//!                                │          sink::otlp       ◀┤   sink::alertmanager
+//!            run::api ◀──────────┘          sink::kafka      ◀┴──────────────┘
+//!            /api/v1/slos, /api/v1/alerts, /metrics, /readyz
 //! ```
 
 pub mod alert;
