@@ -149,18 +149,7 @@ pub async fn start(
         alerts: Mutex::new(AlertBook::default()),
         slos: config.slos.clone(),
     });
-    let stop = Arc::new(AtomicBool::new(false));
-    let consumer = {
-        let (shared, stop) = (shared.clone(), stop.clone());
-        let metrics = sink.source_metrics();
-        let skew = settings.evaluation.max_clock_skew_ms;
-        std::thread::Builder::new()
-            .name("slipstream-consumer".into())
-            .spawn(move || source.run(&shared.engine, &stop, skew, &metrics))
-            .map_err(RunError::Serve)?
-    };
-    let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
-    let metrics = sink.handle();
+    // Every output is set up before consuming starts: a failure leaves nothing running.
     let alertmanager = config.alerting.alertmanager.clone().map(|am| {
         AlertmanagerSink::start(
             am,
@@ -190,6 +179,18 @@ pub async fn start(
             Some(OtlpSink::start(o, shared.latest.clone(), instance)?)
         }
     };
+    let stop = Arc::new(AtomicBool::new(false));
+    let consumer = {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        let metrics = sink.source_metrics();
+        let skew = settings.evaluation.max_clock_skew_ms;
+        std::thread::Builder::new()
+            .name("slipstream-consumer".into())
+            .spawn(move || source.run(&shared.engine, &stop, skew, &metrics))
+            .map_err(RunError::Serve)?
+    };
+    let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
+    let metrics = sink.handle();
     let outputs = Outputs {
         prometheus: sink,
         alertmanager,
