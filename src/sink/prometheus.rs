@@ -32,9 +32,11 @@ use crate::source::SourceStatus;
 const QUANTILES: [&str; 4] = ["0.5", "0.9", "0.99", "0.999"];
 const BATCH_BUCKETS: [f64; 9] = [1e-5, 5e-5, 1e-4, 5e-4, 1e-3, 5e-3, 1e-2, 5e-2, 0.25];
 
-/// How long a gauge that is no longer updated stays exported: a few evaluations.
+/// How long a gauge that is no longer updated stays exported: a few evaluations, and
+/// far longer than one publish takes even at tens of thousands of series (a publish that
+/// outlasted it would find its own gauges dropped, and register them all again).
 pub fn idle_after(interval: Duration) -> Duration {
-    (interval * 3).max(Duration::from_secs(5))
+    (interval * 3).max(Duration::from_secs(30))
 }
 
 /// An exported value that may be `null` in the report: registered while it has a value.
