@@ -103,7 +103,15 @@ pub struct LatencyRing {
     /// The newest pane and the one before it.
     open: [Vec<u32>; 2],
     closed: Box<[Box<[u8]>]>,
+    /// Buckets for the closed pane `late_pane`, not yet merged into it. Kafka partitions
+    /// read from a backlog run minutes apart in event time, so events for a closed pane
+    /// come in runs; merging a run at once costs one decode and encode, not one per event.
+    late: Vec<u16>,
+    late_pane: i64,
 }
+
+/// Late buckets held before they are merged into their pane.
+const LATE_MAX: usize = 256;
 
 impl LatencyRing {
     pub fn new(tier: &LatencyTier) -> LatencyRing {
@@ -111,6 +119,8 @@ impl LatencyRing {
             head: Head::EMPTY,
             open: [Vec::new(), Vec::new()],
             closed: vec![Box::default(); tier.len as usize].into(),
+            late: Vec::new(),
+            late_pane: i64::MIN,
         }
     }
 
@@ -128,21 +138,44 @@ impl LatencyRing {
         let clear = |slots: Range<u32>| {
             closed[slots.start as usize..slots.end as usize].fill_with(Box::default);
         };
-        let Some(slot) = self.head.slot_for(pane, tier.len, clear) else {
+        // A pane the ring no longer holds is dropped.
+        if self.head.slot_for(pane, tier.len, clear).is_none() {
             return;
-        };
+        }
         match self.head.pane - pane {
             0 => merge(&mut self.open[0], buckets),
             1 => merge(&mut self.open[1], buckets),
             _ => {
-                let mut entries = Vec::new();
-                decode(&self.closed[slot as usize], |b, n| {
-                    push_count(&mut entries, b, n)
-                });
-                merge(&mut entries, buckets);
-                self.closed[slot as usize] = encode(&entries);
+                if self.late_pane != pane || self.late.len() + buckets.len() > LATE_MAX {
+                    self.flush_late(tier);
+                    self.late_pane = pane;
+                }
+                self.late.extend_from_slice(buckets);
             }
         }
+    }
+
+    /// Merges the late buckets into their pane, if the ring still holds it.
+    fn flush_late(&mut self, tier: &LatencyTier) {
+        if self.late.is_empty() {
+            return;
+        }
+        if let Some(slot) = self.late_slot(tier) {
+            self.late.sort_unstable();
+            let mut entries = Vec::new();
+            decode(&self.closed[slot], |b, n| push_count(&mut entries, b, n));
+            merge(&mut entries, &self.late);
+            self.closed[slot] = encode(&entries);
+        }
+        self.late.clear();
+    }
+
+    /// The slot of the late pane, while the ring holds it (it only ever falls further
+    /// behind the head, until its slot is recycled).
+    fn late_slot(&self, tier: &LatencyTier) -> Option<usize> {
+        let back = self.head.pane.checked_sub(self.late_pane)?;
+        (back >= 2 && back < i64::from(tier.len))
+            .then(|| self.head.slot_back(back as u32, tier.len) as usize)
     }
 
     /// Before the head moves `ahead` panes on: encodes the open panes that fall behind.
@@ -172,6 +205,9 @@ impl LatencyRing {
                 _ => decode(&self.closed[slot as usize], |bucket, n| acc.add(bucket, n)),
             }
         }
+        if (lo..hi).contains(&self.late_pane) && self.late_slot(tier).is_some() {
+            self.late.iter().for_each(|&b| acc.add(u32::from(b), 1));
+        }
     }
 
     pub fn heap_bytes(&self) -> usize {
@@ -180,7 +216,9 @@ impl LatencyRing {
             .iter()
             .map(|p| size_of::<Box<[u8]>>() + p.len())
             .sum();
-        closed + self.open.iter().map(|o| o.capacity() * 4).sum::<usize>()
+        closed
+            + self.open.iter().map(|o| o.capacity() * 4).sum::<usize>()
+            + self.late.capacity() * 2
     }
 }
 
