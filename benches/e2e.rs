@@ -139,25 +139,27 @@ fn throughput(tansu: &Tansu) {
     println!("throughput ratio, median of 3 rounds: {:.2}", ratios[1]);
 }
 
+/// Starts `gen` on its own thread until `stop` (or `options.duration`); joins to the
+/// number of events produced.
+fn background_load(options: GenOptions, stop: &Arc<AtomicBool>) -> std::thread::JoinHandle<u64> {
+    let stop = stop.clone();
+    std::thread::spawn(move || loadgen::generate(&options, &stop).unwrap())
+}
+
 /// Produces as fast as the broker takes events for `LIVE_SECS` while one consumer reads
 /// them; its events/s between the warm-up and the end.
 fn live_rate(tansu: &Tansu, topic: &str, consumed: &dyn Fn() -> u64) -> (f64, u64) {
     let stop = Arc::new(AtomicBool::new(false));
-    let producer = {
-        let (stop, brokers, topic) = (stop.clone(), tansu.brokers(), topic.to_owned());
-        std::thread::spawn(move || {
-            let options = GenOptions {
-                brokers,
-                topic,
-                rate: 0,
-                duration: Some(Duration::from_secs(LIVE_SECS)),
-                scenario: Scenario::Steady,
-                services: (0..50).map(|i| format!("svc-{i:03}")).collect(),
-                seed: 11,
-            };
-            loadgen::generate(&options, &stop).unwrap()
-        })
+    let options = GenOptions {
+        brokers: tansu.brokers(),
+        topic: topic.to_owned(),
+        rate: 0,
+        duration: Some(Duration::from_secs(LIVE_SECS)),
+        scenario: Scenario::Steady,
+        services: (0..50).map(|i| format!("svc-{i:03}")).collect(),
+        seed: 11,
     };
+    let producer = background_load(options, &stop);
     std::thread::sleep(Duration::from_secs(WARM_UP_SECS));
     let (start, from) = (Instant::now(), consumed());
     std::thread::sleep(Duration::from_secs(LIVE_SECS - WARM_UP_SECS - 1));
@@ -244,21 +246,16 @@ fn freshness(tansu: &Tansu) {
     let brokers = tansu.brokers();
     tansu.create_topic("fresh", PARTITIONS);
     let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let (stop, brokers) = (stop.clone(), brokers.clone());
-        std::thread::spawn(move || {
-            let options = GenOptions {
-                brokers,
-                topic: "fresh".into(),
-                rate: 20_000,
-                duration: None,
-                scenario: Scenario::Steady,
-                services: vec!["checkout".into(), "search".into(), "cart".into()],
-                seed: 3,
-            };
-            loadgen::generate(&options, &stop).unwrap()
-        })
+    let options = GenOptions {
+        brokers: brokers.clone(),
+        topic: "fresh".into(),
+        rate: 20_000,
+        duration: None,
+        scenario: Scenario::Steady,
+        services: vec!["checkout".into(), "search".into(), "cart".into()],
+        seed: 3,
     };
+    let load = background_load(options, &stop);
     let listen = format!("127.0.0.1:{}", common::broker::free_port());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let config = slipstream::config::parse(
@@ -335,23 +332,18 @@ fn rss(tansu: &Tansu) {
         std::thread::sleep(Duration::from_millis(50));
     }
     let stop = Arc::new(AtomicBool::new(false));
-    let load = {
-        let (stop, brokers) = (stop.clone(), brokers.clone());
-        std::thread::spawn(move || {
-            let options = GenOptions {
-                brokers,
-                topic: "rss".into(),
-                rate: 20_000,
-                duration: None,
-                scenario: Scenario::Incident,
-                services: slipstream::loadgen::DEFAULT_SERVICES
-                    .map(String::from)
-                    .to_vec(),
-                seed: 5,
-            };
-            loadgen::generate(&options, &stop).unwrap()
-        })
+    let options = GenOptions {
+        brokers: brokers.clone(),
+        topic: "rss".into(),
+        rate: 20_000,
+        duration: None,
+        scenario: Scenario::Incident,
+        services: slipstream::loadgen::DEFAULT_SERVICES
+            .map(String::from)
+            .to_vec(),
+        seed: 5,
     };
+    let load = background_load(options, &stop);
     let rss_kb = |pid: u32| -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
