@@ -17,17 +17,17 @@
 mod common;
 mod support;
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::broker::{Tansu, produce};
+use common::in_process::InProcess;
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use slipstream::loadgen::{self, GenOptions, Scenario};
-use slipstream::run::{self, wall_ms};
+use slipstream::run::wall_ms;
 use slipstream::traffic::Generator;
 use support::ROUTES;
 
@@ -84,21 +84,12 @@ fn raw_drain(brokers: &str, topic: &str, group: &str) -> f64 {
 }
 
 fn slipstream_drain(brokers: &str, topic: &str, group: &str) -> f64 {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let text = config_text(brokers, topic, group, "127.0.0.1:0");
-    let config = slipstream::config::parse(&text, Path::new("e2e.yaml")).unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let running = rt
-        .block_on(run::start(&config, async move {
-            let _ = rx.await;
-        }))
-        .unwrap();
-    let status = running.shared.status.clone();
+    let run = InProcess::start(&config_text(brokers, topic, group, "127.0.0.1:0"));
+    let status = run.running().shared.status.clone();
     let r = rate(EVENTS as u64, || {
         status.messages_consumed.load(Ordering::Relaxed)
     });
-    tx.send(()).unwrap();
-    rt.block_on(running.wait()).unwrap();
+    run.stop();
     r
 }
 
@@ -213,22 +204,14 @@ fn live(tansu: &Tansu) {
 
         let topic = format!("live-run-{round}");
         tansu.create_topic(&topic, PARTITIONS);
-        let rt = tokio::runtime::Runtime::new().unwrap();
         let text = config_text(&brokers, &topic, &format!("run-{topic}"), "127.0.0.1:0");
-        let config = slipstream::config::parse(&text, Path::new("live.yaml")).unwrap();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let running = rt
-            .block_on(run::start(&config, async move {
-                let _ = rx.await;
-            }))
-            .unwrap();
-        let status = running.shared.status.clone();
+        let run = InProcess::start(&text);
+        let status = run.running().shared.status.clone();
         std::thread::sleep(Duration::from_secs(4)); // group join
         let (ours, produced_ours) = live_rate(tansu, &topic, &|| {
             status.messages_consumed.load(Ordering::Relaxed)
         });
-        tx.send(()).unwrap();
-        rt.block_on(running.wait()).unwrap();
+        run.stop();
         println!(
             "live round {round}: raw BaseConsumer {raw:.0} events/s ({produced_raw} produced), \
              slipstream run {ours:.0} events/s ({produced_ours} produced), ratio {:.2}",
@@ -257,19 +240,8 @@ fn freshness(tansu: &Tansu) {
     };
     let load = background_load(options, &stop);
     let listen = format!("127.0.0.1:{}", common::broker::free_port());
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = slipstream::config::parse(
-        &config_text(&brokers, "fresh", "fresh", &listen),
-        Path::new("f.yaml"),
-    )
-    .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let running = rt
-        .block_on(run::start(&config, async move {
-            let _ = rx.await;
-        }))
-        .unwrap();
-    let addr = running.addr.to_string();
+    let run = InProcess::start(&config_text(&brokers, "fresh", "fresh", &listen));
+    let addr = run.addr();
     std::thread::sleep(Duration::from_secs(10));
     let mut delays = Vec::new();
     for i in 0..120 {
@@ -302,8 +274,7 @@ fn freshness(tansu: &Tansu) {
     }
     stop.store(true, Ordering::Relaxed);
     let produced = load.join().unwrap();
-    tx.send(()).unwrap();
-    rt.block_on(running.wait()).unwrap();
+    run.stop();
     delays.sort_by(f64::total_cmp);
     let q = |p: f64| delays[((delays.len() as f64 * p).ceil() as usize).min(delays.len()) - 1];
     println!(

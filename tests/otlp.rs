@@ -5,11 +5,11 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::broker::{free_port, produce};
+use common::in_process::InProcess;
 use common::report::fixture;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -22,7 +22,6 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use rdkafka::mocking::MockCluster;
 use serde_json::Value;
-use slipstream::{config, run};
 
 type Received = Arc<Mutex<Vec<ExportMetricsServiceRequest>>>;
 
@@ -107,15 +106,8 @@ fn check(protocol: &str, endpoint: String, received: Received) {
          http: {{ listen: \"127.0.0.1:0\" }}\nevaluation: {{ clock: event }}\n\
          outputs: {{ otlp: {{ endpoint: \"{endpoint}\", protocol: {protocol}, interval: 1s }} }}\n"
     );
-    let config = config::parse(&text, Path::new("otlp.yaml")).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let running = rt
-        .block_on(run::start(&config, async move {
-            let _ = rx.await;
-        }))
-        .unwrap();
-    let addr = running.addr.to_string();
+    let run = InProcess::start(&text);
+    let addr = run.addr();
     let deadline = Instant::now() + Duration::from_secs(60);
     let report: Value = loop {
         let (_, body) = common::http::get(&addr, "/api/v1/slos").unwrap();
@@ -163,8 +155,7 @@ fn check(protocol: &str, endpoint: String, received: Received) {
     .unwrap()
     .0;
     assert!((budget - cart["error_budget_remaining"].as_f64().unwrap()).abs() < 1e-12);
-    tx.send(()).unwrap();
-    rt.block_on(running.wait()).unwrap();
+    run.stop();
 }
 
 #[test]

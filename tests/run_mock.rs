@@ -5,54 +5,26 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::broker::produce;
+use common::in_process::InProcess;
 use common::report::{assert_report, expected, fixture};
 use rdkafka::mocking::MockCluster;
 use serde_json::Value;
-use slipstream::config;
-use slipstream::run::{self, wall_ms};
+use slipstream::run::wall_ms;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
+fn start(brokers: &str, topic: &str, clock: &str) -> InProcess {
+    start_with(brokers, topic, clock, "")
 }
 
-fn start(
-    rt: &tokio::runtime::Runtime,
-    brokers: &str,
-    topic: &str,
-    clock: &str,
-) -> (run::Running, tokio::sync::oneshot::Sender<()>) {
-    start_with(rt, brokers, topic, clock, "")
-}
-
-fn start_with(
-    rt: &tokio::runtime::Runtime,
-    brokers: &str,
-    topic: &str,
-    clock: &str,
-    extra: &str,
-) -> (run::Running, tokio::sync::oneshot::Sender<()>) {
+fn start_with(brokers: &str, topic: &str, clock: &str, extra: &str) -> InProcess {
     let slos = std::fs::read_to_string(fixture("config.yaml")).unwrap();
-    let text = format!(
+    InProcess::start(&format!(
         "{slos}\nkafka: {{ brokers: \"{brokers}\", topics: [{topic}], group: mock, \
          properties: {{ session.timeout.ms: \"6000\" }} }}\n\
          http: {{ listen: \"127.0.0.1:0\" }}\nevaluation: {{ clock: {clock} }}\n{extra}"
-    );
-    let config = config::parse(&text, Path::new("mock.yaml")).unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let running = rt
-        .block_on(run::start(&config, async move {
-            let _ = rx.await;
-        }))
-        .unwrap();
-    (running, tx)
+    ))
 }
 
 fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) {
@@ -88,9 +60,8 @@ fn the_fixture_through_the_mock_cluster_gives_the_reference_report() {
     let brokers = cluster.bootstrap_servers();
     let records = fixture_records(4);
     produce(&brokers, "events", &records);
-    let rt = runtime();
-    let (running, stop) = start(&rt, &brokers, "events", "event");
-    let addr = running.addr.to_string();
+    let run = start(&brokers, "events", "event");
+    let addr = run.addr();
     wait_until(Duration::from_secs(60), || {
         api(&addr, "")["events"]["read"] == records.len()
     });
@@ -98,8 +69,7 @@ fn the_fixture_through_the_mock_cluster_gives_the_reference_report() {
     wait_until(Duration::from_secs(30), || {
         common::http::get(&addr, "/readyz").is_some_and(|(s, _)| s == 200)
     });
-    stop.send(()).unwrap();
-    rt.block_on(running.wait()).unwrap();
+    run.stop();
 }
 
 #[test]
@@ -119,9 +89,8 @@ fn events_beyond_the_clock_skew_are_invalid_future() {
         (0, event(now + 3_600_000)),
     ];
     produce(&brokers, "skew", &records);
-    let rt = runtime();
-    let (running, stop) = start(&rt, &brokers, "skew", "wall");
-    let addr = running.addr.to_string();
+    let run = start(&brokers, "skew", "wall");
+    let addr = run.addr();
     wait_until(Duration::from_secs(60), || {
         api(&addr, "")["events"]["read"] == 3
     });
@@ -143,8 +112,7 @@ fn events_beyond_the_clock_skew_are_invalid_future() {
             .keys()
             .any(|k| k.starts_with("slipstream_batch_seconds_bucket"))
     );
-    stop.send(()).unwrap();
-    rt.block_on(running.wait()).unwrap();
+    run.stop();
 }
 
 /// A real Prometheus scrapes `run`: PromQL returns the burn rates the API reports, and the
@@ -156,10 +124,9 @@ fn prometheus_sees_what_the_api_reports() {
     let brokers = cluster.bootstrap_servers();
     let records = fixture_records(2);
     produce(&brokers, "prom", &records);
-    let rt = runtime();
     let sloth = "outputs: { prometheus: { sloth_compatible: true } }\n";
-    let (running, stop) = start_with(&rt, &brokers, "prom", "event", sloth);
-    let addr = running.addr.to_string();
+    let run = start_with(&brokers, "prom", "event", sloth);
+    let addr = run.addr();
     wait_until(Duration::from_secs(60), || {
         api(&addr, "")["events"]["read"] == records.len()
     });
@@ -183,6 +150,5 @@ fn prometheus_sees_what_the_api_reports() {
     let period = cart["windows"]["30d"]["burn_rate"].as_f64().unwrap();
     assert!((value(&sloth).unwrap() - period).abs() < 1e-9, "{sloth}");
     assert_eq!(sloth[0]["metric"]["sloth_service"], "cart");
-    stop.send(()).unwrap();
-    rt.block_on(running.wait()).unwrap();
+    run.stop();
 }

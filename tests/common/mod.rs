@@ -5,6 +5,7 @@ pub mod alertmanager;
 pub mod apt;
 pub mod broker;
 pub mod http;
+pub mod in_process;
 pub mod prometheus;
 pub mod report;
 pub mod slipstream;
