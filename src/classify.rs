@@ -48,6 +48,29 @@ impl Population {
         mask
     }
 
+    /// What a checkpoint of this population's series must match to be restored: its
+    /// selection, grouping, SLOs and indicators, and the layout of its state. Fields are
+    /// named, not indexed, so that reordering `events.labels` keeps the key.
+    pub fn state_key(&self, config: &Config) -> String {
+        let field = |f: &Field| match f {
+            Field::Route => "route".to_owned(),
+            Field::Label(i) => config.events.labels[*i].name.clone(),
+        };
+        let selector: Vec<(String, &str)> =
+            self.selector.iter().map(|(f, v)| (field(f), v.as_str())).collect();
+        let slos: Vec<(&str, &Indicator)> = self
+            .slos
+            .iter()
+            .zip(&self.indicators)
+            .map(|(&s, i)| (config.slos[s].name.as_str(), i))
+            .collect();
+        let l = &self.layout;
+        format!(
+            "service={:?} selector={selector:?} labels={:?} slos={slos:?} tiers={:?} latency={:?}",
+            self.service, self.label_names, l.tiers, l.latency
+        )
+    }
+
     fn matches(&self, event: &Fields) -> bool {
         if let ServiceMatch::Exact(service) = &self.service
             && service != event.service
@@ -190,6 +213,19 @@ impl Classifier {
     /// Label values of a series, in the order of its population's `label_names`.
     pub fn series_labels(&self, population: usize) -> &[Box<[Box<str>]>] {
         &self.series_labels[population]
+    }
+
+    /// Adds a series restored from a checkpoint, as the next of its population; `None`
+    /// if the population already has a series with these label values.
+    pub fn restore_series(&mut self, population: usize, labels: Box<[Box<str>]>) -> Option<u32> {
+        let next = self.series_labels[population].len() as u32;
+        let index = &mut self.series_index[population];
+        if index.contains_key(&labels) {
+            return None;
+        }
+        index.insert(labels.clone(), next);
+        self.series_labels[population].push(labels);
+        Some(next)
     }
 
     /// The writer of this classifier's stream keys.

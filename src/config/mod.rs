@@ -5,6 +5,7 @@
 //! write instead; nothing runs on a config that does not validate.
 
 pub mod alerting;
+pub mod durability;
 mod duration;
 pub mod events;
 pub mod outputs;
@@ -45,6 +46,10 @@ pub struct Config {
     pub alerting: AlertingSettings,
     /// What `run` publishes besides its own metrics.
     pub outputs: outputs::Outputs,
+    /// Checkpoints of the window state (`run` only); none without a `state` section.
+    pub state: Option<durability::StateSettings>,
+    /// Where `run` produces invalid messages; none without a `dead_letter` section.
+    pub dead_letter: Option<durability::DeadLetterSettings>,
 }
 
 /// One SLO, checked and normalised.

@@ -28,6 +28,10 @@ pub struct RawConfig {
     pub alerting: Option<super::alerting::RawAlerting>,
     /// What `run` publishes besides its own metrics.
     pub outputs: Option<super::outputs::RawOutputs>,
+    /// `run` only: checkpoints of the window state.
+    pub state: Option<super::durability::RawState>,
+    /// `run` only: where invalid messages are produced.
+    pub dead_letter: Option<super::durability::RawDeadLetter>,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).

@@ -64,12 +64,19 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         .map_err(|(field, m)| err(None, field, m))?;
     let outputs =
         super::outputs::build(raw.outputs.as_ref()).map_err(|(field, m)| err(None, field, m))?;
+    let state = super::durability::build_state(raw.state.as_ref())
+        .map_err(|(field, m)| err(None, field, m))?;
+    let dead_letter =
+        super::durability::build_dead_letter(raw.dead_letter.as_ref(), &run.kafka.topics)
+            .map_err(|(field, m)| err(None, field, m))?;
     Ok(Config {
         events,
         slos,
         run,
         alerting,
         outputs,
+        state,
+        dead_letter,
     })
 }
 

@@ -13,7 +13,7 @@
 
 use std::hint::black_box;
 
-use super::{Engine, SeriesStore};
+use super::{Engine, SeriesStore, snapshot};
 use crate::classify::StreamKeys;
 use crate::decode::{Decoder, Invalid};
 use crate::window::latency::bucket_of;
@@ -87,6 +87,8 @@ impl Engine {
     /// Reads events in order; the same as [`Engine::ingest`] on each, only faster.
     pub fn ingest_all<'a>(&mut self, payloads: impl IntoIterator<Item = &'a [u8]>) {
         let mut payloads = payloads.into_iter();
+        self.rejected.clear();
+        self.admitted = 0;
         loop {
             self.batch.events.clear();
             self.batch.keys.clear();
@@ -116,6 +118,8 @@ impl Engine {
     /// Counts events decoded ahead by [`decode`], in order: the same as
     /// [`Engine::ingest_all`] on the payloads they were decoded from.
     pub(crate) fn ingest_decoded(&mut self, events: &[Result<Decoded, Invalid>], keys: &[u8]) {
+        self.rejected.clear();
+        self.admitted = 0;
         for chunk in events.chunks(BATCH) {
             let mut batch = std::mem::take(&mut self.batch);
             batch.events.clear();
@@ -140,19 +144,25 @@ impl Engine {
             latest_valid_ms,
             retention,
             newest,
+            rejected,
+            admitted,
             ..
         } = self;
         counts.read += 1;
+        let index = *admitted;
+        *admitted += 1;
         let decoded = match decoded {
             Ok(decoded) => decoded,
             Err(reason) => {
                 counts.count_invalid(reason);
+                rejected.push((index, reason));
                 return None;
             }
         };
         let ts = decoded.timestamp_ms;
         if latest_valid_ms.is_some_and(|l| ts > l) {
             counts.count_invalid(Invalid::Future);
+            rejected.push((index, Invalid::Future));
             return None;
         }
         counts.valid += 1;
@@ -187,10 +197,17 @@ impl Engine {
     /// `keys`), then counts each in its series.
     fn count_batch(&mut self, events: &mut [Pending], keys: &[u8]) {
         let Engine {
-            classifier, series, ..
+            classifier,
+            series,
+            capture,
+            ..
         } = self;
         for e in events.iter_mut() {
             e.stream = classifier.stream(e.hash, &keys[e.key.0 as usize..e.key.1 as usize]);
+        }
+        if let Some(capture) = capture {
+            let targets = events.iter().flat_map(|e| classifier.targets(e.stream));
+            snapshot::save_before_write(capture, classifier, series, targets);
         }
         // Touch the stage of every target first: these loads are independent, so their
         // misses overlap; the counting below then finds the lines in cache.

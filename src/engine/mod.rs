@@ -10,8 +10,10 @@
 
 mod ahead;
 mod batch;
+mod snapshot;
 
 pub use ahead::{BlockDecoder, DecodedBlock};
+pub use snapshot::{Checkpoint, Restored, SourcePosition};
 
 use batch::{Batch, Newest};
 
@@ -65,6 +67,16 @@ pub struct Engine {
     retention: (usize, u32),
     newest: Option<Newest>,
     batch: Batch,
+    /// Per partition of the source, where the counted events end (`run` only).
+    positions: Vec<SourcePosition>,
+    /// The invalid events of the last `ingest_all` call: their index in it, and why.
+    rejected: Vec<(u32, Invalid)>,
+    /// Events read so far by the current `ingest_all` call.
+    admitted: u32,
+    /// Per population, what its checkpointed state must match to be restored.
+    state_keys: Vec<String>,
+    /// The checkpoint being taken, if any (see [`snapshot`]).
+    capture: Option<Box<snapshot::Capture>>,
 }
 
 impl Engine {
@@ -77,6 +89,11 @@ impl Engine {
             .max_by_key(|t| i64::from(t.len) * LADDER_MS[t.step])
             .map(|t| (t.step, t.len))
             .expect("a config has at least one SLO");
+        let classifier_keys = classifier
+            .populations()
+            .iter()
+            .map(|p| p.state_key(config))
+            .collect();
         Engine {
             decoder: Decoder::new(&config.events),
             streams: classifier.stream_keys().clone(),
@@ -93,6 +110,11 @@ impl Engine {
             retention,
             newest: None,
             batch: Batch::default(),
+            positions: Vec::new(),
+            rejected: Vec::new(),
+            admitted: 0,
+            state_keys: classifier_keys,
+            capture: None,
         }
     }
 
@@ -130,6 +152,12 @@ impl Engine {
     /// Reads one event.
     pub fn ingest(&mut self, payload: &[u8]) {
         self.ingest_all([payload]);
+    }
+
+    /// The events of the last [`Engine::ingest_all`] call that were invalid: their index
+    /// among its payloads, and the reason (for the dead-letter topic).
+    pub fn rejected(&self) -> &[(u32, Invalid)] {
+        &self.rejected
     }
 
     /// Counts an event refused before decoding (by the reader, e.g. `too_large`).

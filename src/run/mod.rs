@@ -24,11 +24,13 @@ use crate::engine::{Engine, EvalError};
 use crate::replay::next_minute;
 use crate::report::Report;
 use crate::sink::alertmanager::AlertmanagerSink;
-use crate::sink::kafka::KafkaSink;
+use crate::sink::dead_letter::DeadLetterSink;
+use crate::sink::kafka::{KafkaSink, KafkaSinkStats};
 use crate::sink::otlp::{Latest, OtlpSink};
 use crate::sink::prometheus::PrometheusSink;
 use crate::source::SourceStatus;
-use crate::source::kafka::{KafkaSource, SourceError};
+use crate::source::kafka::{Durability, KafkaSource, SourceError};
+use crate::state::{CheckpointStats, Checkpointer, StateError};
 
 /// From the shutdown signal to exit: finish the batch, commit, leave the group.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(15);
@@ -51,6 +53,14 @@ pub enum RunError {
     },
     #[error(transparent)]
     Otlp(#[from] crate::sink::otlp::OtlpError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot create the dead-letter producer (brokers {brokers}): {source}")]
+    DeadLetter {
+        brokers: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
     #[error(
@@ -64,7 +74,7 @@ pub enum RunError {
 
 /// What the consumer thread, the evaluator and the API share.
 pub struct Shared {
-    pub engine: Mutex<Engine>,
+    pub engine: Arc<Mutex<Engine>>,
     pub status: Arc<SourceStatus>,
     pub evaluation: Evaluation,
     /// The newest report the evaluator made, for `demo`'s summary and the OTLP gauges.
@@ -72,6 +82,10 @@ pub struct Shared {
     /// Alert states, moved on by each evaluation.
     pub alerts: Mutex<AlertBook>,
     pub slos: Vec<Slo>,
+    /// With `state`: what the checkpointer has done.
+    pub checkpoints: Option<Arc<CheckpointStats>>,
+    /// With `dead_letter`: what the dead-letter producer has done.
+    pub dead_letters: Option<Arc<KafkaSinkStats>>,
 }
 
 impl Shared {
@@ -127,7 +141,52 @@ pub async fn start(
         })?;
     let addr = listener.local_addr().map_err(RunError::Serve)?;
     let status = Arc::new(SourceStatus::default());
-    let source = KafkaSource::connect(&settings.kafka, status.clone())?;
+    // The state first: a checkpoint that cannot be read stops the start here.
+    let checkpoint_stats = config.state.as_ref().map(|_| Arc::new(CheckpointStats::default()));
+    let (store, engine) = match (&config.state, &checkpoint_stats) {
+        (Some(state), Some(stats)) => {
+            let (store, engine) = crate::state::open_and_restore(&state.dir, config, stats)?;
+            (Some(store), engine)
+        }
+        _ => {
+            tracing::warn!(
+                "no `state` section: windows start empty at every restart, and a crash \
+                 re-reads events since the last commit"
+            );
+            (None, Engine::new(config))
+        }
+    };
+    let engine = Arc::new(Mutex::new(engine));
+    let checkpointer = match (store, &config.state, &checkpoint_stats) {
+        (Some(store), Some(state), Some(stats)) => Some(Arc::new(Checkpointer::new(
+            store,
+            engine.clone(),
+            stats.clone(),
+            Duration::from_millis(state.checkpoint_interval_ms as u64),
+        ))),
+        _ => None,
+    };
+    let dead_letter = match &config.dead_letter {
+        None => None,
+        Some(d) => Some(
+            DeadLetterSink::new(&settings.kafka, d.topic.clone()).map_err(|source| {
+                RunError::DeadLetter {
+                    brokers: settings.kafka.brokers.clone(),
+                    source,
+                }
+            })?,
+        ),
+    };
+    let dead_letters = dead_letter.as_ref().map(DeadLetterSink::stats);
+    let source = KafkaSource::connect(
+        &settings.kafka,
+        status.clone(),
+        engine.clone(),
+        Durability {
+            checkpointer,
+            dead_letter,
+        },
+    )?;
     let interval = Duration::from_millis(settings.evaluation.interval_ms as u64);
     let sloth = config.outputs.sloth_compatible.then(|| {
         let service = |s: &Slo| match &s.service {
@@ -142,12 +201,14 @@ pub async fn start(
     });
     let sink = PrometheusSink::new(interval, sloth);
     let shared = Arc::new(Shared {
-        engine: Mutex::new(Engine::new(config)),
+        engine,
         status,
         evaluation: settings.evaluation.clone(),
         latest: Latest::default(),
         alerts: Mutex::new(AlertBook::default()),
         slos: config.slos.clone(),
+        checkpoints: checkpoint_stats,
+        dead_letters,
     });
     // Every output is set up before consuming starts: a failure leaves nothing running.
     let alertmanager = config.alerting.alertmanager.clone().map(|am| {
@@ -181,12 +242,12 @@ pub async fn start(
     };
     let stop = Arc::new(AtomicBool::new(false));
     let consumer = {
-        let (shared, stop) = (shared.clone(), stop.clone());
+        let stop = stop.clone();
         let metrics = sink.source_metrics();
         let skew = settings.evaluation.max_clock_skew_ms;
         std::thread::Builder::new()
             .name("slipstream-consumer".into())
-            .spawn(move || source.run(&shared.engine, &stop, skew, &metrics))
+            .spawn(move || source.run(&stop, skew, &metrics))
             .map_err(RunError::Serve)?
     };
     let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
@@ -312,6 +373,10 @@ async fn evaluate_every(
                 prometheus.publish_kafka_output(&kafka.stats());
             }
             prometheus.publish(&report, live_series, &shared.status);
+            prometheus.publish_durability(
+                shared.checkpoints.as_deref(),
+                shared.dead_letters.as_deref(),
+            );
             prometheus.publish_alerts(&alerts, alertmanager.as_ref().map(|a| a.outbox()));
             drop(alerts);
             prometheus.evaluation_took(started.elapsed());

@@ -33,7 +33,8 @@ pub struct KafkaSinkStats {
     pub dropped: AtomicU64,
 }
 
-struct Counting(Arc<KafkaSinkStats>);
+/// Counts delivery results into its stats (shared with the dead-letter producer).
+pub(super) struct Counting(pub(super) Arc<KafkaSinkStats>);
 
 impl ClientContext for Counting {}
 
@@ -44,7 +45,7 @@ impl ProducerContext for Counting {
         let counter = match result {
             Ok(_) => &self.0.delivered,
             Err((e, _)) => {
-                tracing::warn!("kafka output: a record was not delivered: {e}");
+                tracing::warn!("kafka producer: a record was not delivered: {e}");
                 &self.0.failed
             }
         };

@@ -3,6 +3,8 @@
 //! finished evaluation and never blocks ingestion.
 
 pub mod alertmanager;
+pub mod dead_letter;
+mod durability_metrics;
 pub mod kafka;
 pub mod otlp;
 pub mod prometheus;

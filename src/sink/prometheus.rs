@@ -87,6 +87,7 @@ impl PrometheusSink {
             .expect("bucket list is not empty")
             .build_recorder();
         describe(&recorder);
+        super::durability_metrics::describe(&recorder);
         PrometheusSink {
             handle: recorder.handle(),
             recorder,
@@ -103,12 +104,12 @@ impl PrometheusSink {
         self.handle.clone()
     }
 
-    fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
+    pub(super) fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
         let key = Key::from_parts(name, labels);
         self.recorder.register_gauge(&key, &METADATA)
     }
 
-    fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+    pub(super) fn counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
         let key = Key::from_parts(name, labels);
         self.recorder.register_counter(&key, &METADATA)
     }
@@ -262,7 +263,7 @@ impl PrometheusSink {
     }
 
     /// Exports a sink's own counter as the unlabelled counter `name`.
-    fn copy(&self, name: &'static str, value: &std::sync::atomic::AtomicU64) {
+    pub(super) fn copy(&self, name: &'static str, value: &std::sync::atomic::AtomicU64) {
         let value = value.load(std::sync::atomic::Ordering::Relaxed);
         self.counter(name, Vec::new()).absolute(value);
     }

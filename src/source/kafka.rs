@@ -5,34 +5,37 @@
 //! one metric update. librdkafka hands over each message as it fetched it; the payloads
 //! are decoded in place, on an ingest thread beside the polling one.
 //!
-//! Offsets (at-least-once): librdkafka's automatic offset store is off. An offset is
-//! stored only after the batch holding its message is in the engine's state, and the
-//! periodic auto-commit, the commit on revoke and the commit on shutdown commit only
-//! stored offsets. A crash can therefore replay a batch (counted twice), never lose one.
+//! Offsets: librdkafka's automatic offset store is off; an offset is stored only after
+//! the batch holding its message is in the engine's state (this is what the lag is
+//! measured from). With checkpoints, the engine also records the positions it has
+//! counted to, and only a durable checkpoint commits them (exactly-once across crashes,
+//! see [`super::context`]); a third thread takes checkpoints every
+//! `state.checkpoint_interval`. Without, auto-commit commits stored offsets
+//! (at-least-once: a crash can replay a batch, never lose one).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::client::ClientContext;
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 
-use super::{PartitionLag, SourceStatus};
+use super::SourceStatus;
+use super::context::{InFlight, SourceContext, make_durable};
 use crate::config::KafkaSettings;
 use crate::engine::Engine;
+use crate::decode::Invalid;
+use crate::sink::dead_letter::DeadLetterSink;
+use crate::state::Checkpointer;
 
 /// Messages per batch: large enough to amortise the lock and the offset store, small
 /// enough that a batch is ingested in well under a millisecond.
 pub const MAX_BATCH: usize = 2_048;
 /// Batches polled but not yet counted: bounds the memory between the two threads.
 const IN_FLIGHT: usize = 2;
-/// How long a revoke waits for polled batches to be counted before it commits.
-const REVOKE_WAIT: Duration = Duration::from_secs(10);
 /// How long a poll waits for the first message of a batch; bounds how late a stop is seen.
 const POLL_WAIT: Duration = Duration::from_millis(100);
 
@@ -58,152 +61,11 @@ pub struct SourceMetrics {
     pub messages_consumed: metrics::Counter,
 }
 
-/// Callbacks librdkafka runs on the consumer thread, inside `poll`.
-pub struct SourceContext {
-    status: Arc<SourceStatus>,
-    in_flight: InFlight,
-}
-
-/// Batches handed to the ingest thread and not yet counted (with their offsets stored).
+/// What the source does besides counting: checkpoints and dead letters.
 #[derive(Default)]
-struct InFlight {
-    count: Mutex<usize>,
-    drained: Condvar,
-}
-
-impl InFlight {
-    fn started(&self) {
-        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-    }
-
-    fn finished(&self) {
-        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        *count = count.saturating_sub(1);
-        if *count == 0 {
-            self.drained.notify_all();
-        }
-    }
-
-    /// Waits until every batch handed over is counted, at most `limit`.
-    fn wait_drained(&self, limit: Duration) -> bool {
-        let count = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        let (count, _) = self
-            .drained
-            .wait_timeout_while(count, limit, |n| *n > 0)
-            .unwrap_or_else(|e| e.into_inner());
-        *count == 0
-    }
-}
-
-impl ClientContext for SourceContext {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        match level {
-            RDKafkaLogLevel::Emerg
-            | RDKafkaLogLevel::Alert
-            | RDKafkaLogLevel::Critical
-            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {message}"),
-            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {message}"),
-            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
-                tracing::info!(target: "librdkafka", "{fac}: {message}")
-            }
-            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac}: {message}"),
-        }
-    }
-
-    fn stats(&self, stats: Statistics) {
-        let connected = stats.brokers.values().any(|b| b.state == "UP");
-        self.status.connected.store(connected, Ordering::Relaxed);
-        let mut lags: Vec<PartitionLag> = stats
-            .topics
-            .iter()
-            .flat_map(|(name, topic)| {
-                topic
-                    .partitions
-                    .values()
-                    .filter(|p| p.partition >= 0 && p.desired)
-                    .map(move |p| PartitionLag {
-                        topic: name.clone(),
-                        partition: p.partition,
-                        lag: stored_lag(p),
-                    })
-            })
-            .collect();
-        lags.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-        *self.status.lags.lock().unwrap_or_else(|e| e.into_inner()) = lags;
-    }
-
-    fn error(&self, error: KafkaError, reason: &str) {
-        self.status.kafka_errors.fetch_add(1, Ordering::Relaxed);
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.status.connected.store(false, Ordering::Relaxed);
-        }
-        // librdkafka logs the same error through `log`; counting it is what is left.
-        tracing::debug!("kafka: {error}: {reason}");
-    }
-}
-
-impl ConsumerContext for SourceContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(partitions) = rebalance {
-            // The next owner starts from the committed offsets: let the batches already
-            // polled be counted and their offsets stored, then commit them.
-            if !self.in_flight.wait_drained(REVOKE_WAIT) {
-                tracing::warn!("batches still uncounted at revoke; their events may be read twice");
-            }
-            commit(consumer, "before giving up partitions");
-            tracing::info!("partitions revoked: {}", describe(partitions));
-        }
-    }
-
-    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
-        self.status
-            .assigned_partitions
-            .store(assigned, Ordering::Relaxed);
-        match rebalance {
-            Rebalance::Assign(partitions) => {
-                tracing::info!("partitions assigned: {}", describe(partitions))
-            }
-            Rebalance::Revoke(_) => {}
-            Rebalance::Error(e) => tracing::warn!("rebalance failed: {e}"),
-        }
-    }
-}
-
-fn describe(partitions: &TopicPartitionList) -> String {
-    let parts: Vec<String> = partitions
-        .elements()
-        .iter()
-        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
-        .collect();
-    if parts.is_empty() {
-        "none".into()
-    } else {
-        parts.join(", ")
-    }
-}
-
-/// Commits the stored offsets, synchronously. Nothing stored yet is not an error.
-fn commit(consumer: &BaseConsumer<SourceContext>, when: &str) {
-    match consumer.commit_consumer_state(CommitMode::Sync) {
-        Ok(()) => tracing::debug!("offsets committed {when}"),
-        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-        Err(e) => tracing::warn!("cannot commit offsets {when}: {e}"),
-    }
-}
-
-/// Messages between the high watermark and the next one this member would count: the
-/// stored offset (what is counted), else the committed one, else the log start. librdkafka's
-/// own `consumer_lag` measures from the committed offset, which trails by the commit
-/// interval.
-fn stored_lag(p: &rdkafka::statistics::Partition) -> Option<i64> {
-    if p.hi_offset < 0 {
-        return None;
-    }
-    let position = [p.stored_offset, p.committed_offset, p.lo_offset]
-        .into_iter()
-        .find(|&o| o >= 0)?;
-    Some((p.hi_offset - position).max(0))
+pub struct Durability {
+    pub checkpointer: Option<Arc<Checkpointer>>,
+    pub dead_letter: Option<DeadLetterSink>,
 }
 
 /// A subscribed consumer-group member.
@@ -215,14 +77,18 @@ impl KafkaSource {
     pub fn connect(
         settings: &KafkaSettings,
         status: Arc<SourceStatus>,
+        engine: Arc<Mutex<Engine>>,
+        durability: Durability,
     ) -> Result<KafkaSource, SourceError> {
         let mut config = ClientConfig::new();
+        // With checkpoints, only a durable checkpoint commits.
+        let auto_commit = durability.checkpointer.is_none();
         config
             .set("bootstrap.servers", &settings.brokers)
             .set("group.id", &settings.group)
             .set("client.id", "slipstream")
             .set("enable.auto.offset.store", "false")
-            .set("enable.auto.commit", "true")
+            .set("enable.auto.commit", auto_commit.to_string())
             .set("auto.offset.reset", "earliest")
             .set("statistics.interval.ms", "1000")
             .set("enable.partition.eof", "false")
@@ -237,6 +103,9 @@ impl KafkaSource {
             .create_with_context(SourceContext {
                 status,
                 in_flight: InFlight::default(),
+                engine,
+                checkpointer: durability.checkpointer,
+                dead_letter: durability.dead_letter,
             })
             .map_err(|source| SourceError::Create {
                 brokers: settings.brokers.clone(),
@@ -252,20 +121,15 @@ impl KafkaSource {
         Ok(KafkaSource { consumer })
     }
 
-    /// Consumes until `stop` is set, then commits and leaves the group (the consumer
-    /// closes when dropped).
+    /// Consumes until `stop` is set, then makes what it counted durable and leaves the
+    /// group (the consumer closes when dropped).
     ///
     /// Two threads, so that polling librdkafka and aggregating overlap: this one polls
-    /// batches, a scoped ingest thread counts each batch into `engine` and then stores
+    /// batches, a scoped ingest thread counts each batch into the engine and then stores
     /// its offsets. Batches travel by bounded channels and come back for reuse, so a slow
-    /// engine slows polling instead of growing a queue.
-    pub fn run(
-        self,
-        engine: &Mutex<Engine>,
-        stop: &AtomicBool,
-        max_clock_skew_ms: i64,
-        metrics: &SourceMetrics,
-    ) {
+    /// engine slows polling instead of growing a queue. With checkpoints, a third thread
+    /// takes one every interval.
+    pub fn run(self, stop: &AtomicBool, max_clock_skew_ms: i64, metrics: &SourceMetrics) {
         let consumer = &self.consumer;
         let (full_tx, full_rx) = mpsc::sync_channel::<Vec<BorrowedMessage<'_>>>(IN_FLIGHT);
         let (empty_tx, empty_rx) = mpsc::sync_channel(IN_FLIGHT + 1);
@@ -276,9 +140,10 @@ impl KafkaSource {
             std::thread::Builder::new()
                 .name("slipstream-ingest".into())
                 .spawn_scoped(scope, || {
+                    let mut ingest = Ingest::new(consumer, max_clock_skew_ms, metrics);
                     for mut batch in full_rx {
                         if !batch.is_empty() {
-                            ingest(consumer, engine, &batch, max_clock_skew_ms, metrics);
+                            ingest.batch(&batch);
                             batch.clear();
                             consumer.context().in_flight.finished();
                         }
@@ -288,11 +153,30 @@ impl KafkaSource {
                     }
                 })
                 .expect("the OS refused to start the ingest thread");
+            if let Some(checkpointer) = &consumer.context().checkpointer {
+                let interval = checkpointer.interval;
+                std::thread::Builder::new()
+                    .name("slipstream-checkpoint".into())
+                    .spawn_scoped(scope, move || checkpoint_every(consumer, interval, stop))
+                    .expect("the OS refused to start the checkpoint thread");
+            }
             poll_batches(consumer, stop, &empty_rx, &full_tx);
             drop(full_tx);
         });
-        commit(consumer, "at shutdown");
+        make_durable(consumer, CommitMode::Sync, "at shutdown");
         tracing::info!("consumer stopped; leaving the group");
+    }
+}
+
+/// Takes a checkpoint and commits what it covers every `interval`, until `stop`.
+fn checkpoint_every(consumer: &BaseConsumer<SourceContext>, interval: Duration, stop: &AtomicBool) {
+    let mut due = Instant::now() + interval;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(POLL_WAIT.min(due.saturating_duration_since(Instant::now())));
+        if Instant::now() >= due {
+            make_durable(consumer, CommitMode::Async, "after a checkpoint");
+            due = Instant::now() + interval;
+        }
     }
 }
 
@@ -334,51 +218,82 @@ fn poll_batches<'c>(
     }
 }
 
-/// Counts one batch into the engine, then stores its offsets: an offset is stored only
-/// once its event is in the engine's state.
-fn ingest(
-    consumer: &BaseConsumer<SourceContext>,
-    engine: &Mutex<Engine>,
-    batch: &[BorrowedMessage<'_>],
+/// The ingest thread's side: counts batches and records how far they reach.
+struct Ingest<'a> {
+    consumer: &'a BaseConsumer<SourceContext>,
     max_clock_skew_ms: i64,
-    metrics: &SourceMetrics,
-) {
-    let started = Instant::now();
-    {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let mut engine = engine.lock().unwrap_or_else(|e| e.into_inner());
-        engine.set_latest_valid(Some(now_ms + max_clock_skew_ms));
-        // A message without a payload (a tombstone) is not JSON: counted, not lost.
-        engine.ingest_all(batch.iter().map(|m| m.payload().unwrap_or(b"")));
-    }
-    store_offsets(consumer, batch);
-    metrics
-        .batch_seconds
-        .record(started.elapsed().as_secs_f64());
-    metrics.messages_consumed.increment(batch.len() as u64);
-    let status = &consumer.context().status;
-    status
-        .messages_consumed
-        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    metrics: &'a SourceMetrics,
+    rejected: Vec<(u32, Invalid)>,
 }
 
-/// Stores, per partition, the offset after the newest message of the batch.
-fn store_offsets(consumer: &BaseConsumer<SourceContext>, batch: &[BorrowedMessage<'_>]) {
-    let mut next: Vec<(&str, i32, i64)> = Vec::new();
-    for m in batch {
-        let (topic, partition, offset) = (m.topic(), m.partition(), m.offset() + 1);
-        match next
-            .iter_mut()
-            .find(|(t, p, _)| *p == partition && *t == topic)
-        {
-            Some(entry) => entry.2 = entry.2.max(offset),
-            None => next.push((topic, partition, offset)),
+impl<'a> Ingest<'a> {
+    fn new(consumer: &'a BaseConsumer<SourceContext>, max_clock_skew_ms: i64, metrics: &'a SourceMetrics) -> Ingest<'a> {
+        Ingest {
+            consumer,
+            max_clock_skew_ms,
+            metrics,
+            rejected: Vec::new(),
         }
     }
-    let mut list = TopicPartitionList::with_capacity(next.len());
-    for (topic, partition, offset) in next {
+
+    /// Counts one batch into the engine (with checkpoints, with the positions it reaches,
+    /// under the same lock), produces its invalid messages to the dead-letter topic, then
+    /// stores its offsets: an offset is stored only once its event is in the state.
+    fn batch(&mut self, batch: &[BorrowedMessage<'_>]) {
+        let started = Instant::now();
+        let context = self.consumer.context();
+        let ends = batch_ends(batch);
+        {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            let mut engine = context.engine.lock().unwrap_or_else(|e| e.into_inner());
+            engine.set_latest_valid(Some(now_ms + self.max_clock_skew_ms));
+            // A message without a payload (a tombstone) is not JSON: counted, not lost.
+            engine.ingest_all(batch.iter().map(|m| m.payload().unwrap_or(b"")));
+            if context.checkpointer.is_some() {
+                for &(topic, partition, next) in &ends {
+                    engine.advance(topic, partition, next);
+                }
+            }
+            self.rejected.clear();
+            if context.dead_letter.is_some() {
+                self.rejected.extend_from_slice(engine.rejected());
+            }
+        }
+        if let Some(dead_letter) = &context.dead_letter {
+            dead_letter.send(batch, &self.rejected);
+        }
+        store_offsets(self.consumer, &ends);
+        self.metrics
+            .batch_seconds
+            .record(started.elapsed().as_secs_f64());
+        self.metrics.messages_consumed.increment(batch.len() as u64);
+        context
+            .status
+            .messages_consumed
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Per partition of `batch` (one or a few): topic, partition, and the offset after its
+/// newest message.
+fn batch_ends<'b>(batch: &'b [BorrowedMessage<'_>]) -> Vec<(&'b str, i32, i64)> {
+    let mut ends: Vec<(&str, i32, i64)> = Vec::new();
+    for m in batch {
+        let (topic, partition, offset) = (m.topic(), m.partition(), m.offset() + 1);
+        match ends.iter_mut().find(|(t, p, _)| *p == partition && *t == topic) {
+            Some(entry) => entry.2 = entry.2.max(offset),
+            None => ends.push((topic, partition, offset)),
+        }
+    }
+    ends
+}
+
+/// Stores the offsets a batch reaches, per partition.
+fn store_offsets(consumer: &BaseConsumer<SourceContext>, ends: &[(&str, i32, i64)]) {
+    let mut list = TopicPartitionList::with_capacity(ends.len());
+    for &(topic, partition, offset) in ends {
         if let Err(e) = list.add_partition_offset(topic, partition, Offset::Offset(offset)) {
             tracing::warn!("cannot store offset {offset} of {topic}[{partition}]: {e}");
         }

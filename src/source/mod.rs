@@ -4,6 +4,7 @@
 //! [`SourceStatus`] is what the rest of the process may know about the source (for
 //! `/readyz` and the self-metrics) without touching the consumer.
 
+mod context;
 pub mod kafka;
 
 use std::sync::Mutex;

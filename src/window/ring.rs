@@ -17,6 +17,7 @@
 use std::ops::Range;
 
 use super::{Head, LADDER_MS, Layout, PaneClock};
+use crate::state::codec::{CodecError, Reader, Writer};
 
 pub struct CounterRings {
     heads: Box<[Head]>,
@@ -245,6 +246,50 @@ impl CounterRings {
     /// Every count added so far (total, then each good count), whatever its pane.
     pub fn lifetime(&self) -> &[u64] {
         &self.lifetime
+    }
+
+    /// Writes every field, for a checkpoint ([`CounterRings::read_state`] reads it back).
+    pub fn write_state(&self, w: &mut Writer) {
+        for head in &self.heads {
+            w.i64(head.pane);
+            w.u64(u64::from(head.slot));
+        }
+        w.cells(&self.cells);
+        w.u64(self.carries.len() as u64);
+        for &(cell, wraps) in &self.carries {
+            w.u64(u64::from(cell));
+            w.u64(u64::from(wraps));
+        }
+        w.i64(self.rolled);
+        for &l in &self.lifetime {
+            w.u64(l);
+        }
+    }
+
+    /// The rings a checkpoint holds, checked against `layout`.
+    pub fn read_state(layout: &Layout, r: &mut Reader) -> Result<CounterRings, CodecError> {
+        let mut rings = CounterRings::new(layout);
+        for (head, tier) in rings.heads.iter_mut().zip(&layout.tiers) {
+            let pane = r.i64()?;
+            let slot: u32 = r.small("a ring slot")?;
+            if slot >= tier.len {
+                return Err(r.invalid("a ring slot"));
+            }
+            *head = Head { pane, slot };
+        }
+        r.cells(&mut rings.cells)?;
+        for _ in 0..r.len(rings.cells.len(), "the number of carries")? {
+            let cell: u32 = r.small("a carried cell")?;
+            if cell as usize >= rings.cells.len() {
+                return Err(r.invalid("a carried cell"));
+            }
+            rings.carries.push((cell, r.small("a carry")?));
+        }
+        rings.rolled = r.i64()?;
+        for l in rings.lifetime.iter_mut() {
+            *l = r.u64()?;
+        }
+        Ok(rings)
     }
 }
 

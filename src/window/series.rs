@@ -13,6 +13,7 @@
 use super::latency::{Accumulator, LatencyRing};
 use super::ring::CounterRings;
 use super::{LADDER_MS, Layout, PaneClock};
+use crate::state::codec::{CodecError, Reader, Writer};
 
 /// Most counters a stage holds: the total and three good counts. Wider populations write
 /// to their rings directly.
@@ -244,6 +245,48 @@ impl Series {
                 acc.add(u32::from(b & !PREVIOUS), 1);
             }
         }
+    }
+
+    /// Writes the series and its stage, for a checkpoint.
+    pub fn write_state(&self, stage: &Stage, w: &mut Writer) {
+        w.i64(stage.pane);
+        for &c in stage.counts.iter().chain(&stage.previous) {
+            w.u64(u64::from(c));
+        }
+        w.i64(stage.latency_pane);
+        w.u64(u64::from(stage.n_buckets));
+        for &b in &stage.buckets[..usize::from(stage.n_buckets)] {
+            w.u64(u64::from(b));
+        }
+        self.counters.write_state(w);
+        if let Some(ring) = &self.latency {
+            ring.write_state(w);
+        }
+    }
+
+    /// A series and its stage as [`Series::write_state`] wrote them, for `layout`.
+    pub fn read_state(layout: &Layout, r: &mut Reader) -> Result<(Series, Stage), CodecError> {
+        let mut stage = Stage {
+            pane: r.i64()?,
+            ..Stage::default()
+        };
+        for c in stage.counts.iter_mut().chain(stage.previous.iter_mut()) {
+            *c = r.small("a staged count")?;
+        }
+        stage.latency_pane = r.i64()?;
+        stage.n_buckets = r.len(STAGE_BUCKETS, "the number of staged buckets")? as u8;
+        for b in &mut stage.buckets[..usize::from(stage.n_buckets)] {
+            *b = r.small("a staged bucket")?;
+            if usize::from(*b & !PREVIOUS) >= super::latency::BUCKETS {
+                return Err(r.invalid("a staged bucket"));
+            }
+        }
+        let counters = CounterRings::read_state(layout, r)?;
+        let latency = match &layout.latency {
+            Some(tier) => Some(LatencyRing::read_state(tier, r)?),
+            None => None,
+        };
+        Ok((Series { counters, latency }, stage))
     }
 
     pub fn heap_bytes(&self) -> usize {

@@ -15,6 +15,7 @@
 use std::ops::Range;
 
 use super::{Head, LatencyTier, PaneClock};
+use crate::state::codec::{CodecError, Reader, Writer};
 
 /// Linear sub-buckets per power of two, before grouping.
 const RAW_BITS: u32 = 8;
@@ -210,6 +211,58 @@ impl LatencyRing {
         }
     }
 
+    /// Writes every field, for a checkpoint ([`LatencyRing::read_state`] reads it back).
+    pub fn write_state(&self, w: &mut Writer) {
+        w.i64(self.head.pane);
+        w.u64(u64::from(self.head.slot));
+        for open in &self.open {
+            w.u64(open.len() as u64);
+            open.iter().for_each(|&e| w.u64(u64::from(e)));
+        }
+        self.closed.iter().for_each(|pane| w.bytes(pane));
+        w.i64(self.late_pane);
+        w.u64(self.late.len() as u64);
+        self.late.iter().for_each(|&b| w.u64(u64::from(b)));
+    }
+
+    /// The ring a checkpoint holds, checked against `tier`: every bucket in range and
+    /// every open pane sorted, as the merge and the reads assume.
+    pub fn read_state(tier: &LatencyTier, r: &mut Reader) -> Result<LatencyRing, CodecError> {
+        let mut ring = LatencyRing::new(tier);
+        let pane = r.i64()?;
+        let slot: u32 = r.small("a latency slot")?;
+        if slot >= tier.len {
+            return Err(r.invalid("a latency slot"));
+        }
+        ring.head = Head { pane, slot };
+        for open in &mut ring.open {
+            for _ in 0..r.len(BUCKETS * 64, "an open latency pane's length")? {
+                let entry: u32 = r.small("a latency entry")?;
+                let sorted = open.last().is_none_or(|&last| last >> COUNT_BITS <= entry >> COUNT_BITS);
+                if entry >> COUNT_BITS >= BUCKETS as u32 || !sorted {
+                    return Err(r.invalid("a latency entry"));
+                }
+                open.push(entry);
+            }
+        }
+        for pane in ring.closed.iter_mut() {
+            let bytes = r.bytes()?;
+            if !well_formed(bytes) {
+                return Err(r.invalid("a closed latency pane"));
+            }
+            *pane = bytes.into();
+        }
+        ring.late_pane = r.i64()?;
+        for _ in 0..r.len(LATE_MAX, "the number of late buckets")? {
+            let bucket: u16 = r.small("a late bucket")?;
+            if usize::from(bucket) >= BUCKETS {
+                return Err(r.invalid("a late bucket"));
+            }
+            ring.late.push(bucket);
+        }
+        Ok(ring)
+    }
+
     pub fn heap_bytes(&self) -> usize {
         let closed: usize = self
             .closed
@@ -267,6 +320,23 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+/// Whether `bytes` is a pane [`encode`] could have written: whole varint pairs, with
+/// every bucket in range.
+fn well_formed(bytes: &[u8]) -> bool {
+    let mut r = Reader::new(bytes);
+    let mut bucket = 0u64;
+    while !r.is_empty() {
+        match (r.u64(), r.u64()) {
+            (Ok(gap), Ok(_)) => bucket += gap,
+            _ => return false,
+        }
+        if bucket >= BUCKETS as u64 {
+            return false;
+        }
+    }
+    true
 }
 
 /// Calls `f(bucket, count)` for every bucket of an encoded pane, ascending.

@@ -1,0 +1,269 @@
+//! What runs inside librdkafka's callbacks on the consumer thread: logs, statistics,
+//! errors, and rebalances, where offsets are made durable before partitions are given up
+//! and set from the restored state when partitions are taken.
+//!
+//! Offsets, with checkpoints (`state`): a checkpoint covers the engine's state and the
+//! positions it has counted to; offsets are committed only once such a checkpoint is
+//! durable (after the dead letters it implies are delivered), and an assigned partition
+//! starts at the engine's position when it has one, not at the group's committed offset.
+//! Without checkpoints: at-least-once, from offsets stored after their batch is counted.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
+use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::types::RDKafkaRespErr;
+
+use super::{PartitionLag, SourceStatus};
+use crate::engine::{Engine, SourcePosition};
+use crate::sink::dead_letter::DeadLetterSink;
+use crate::state::Checkpointer;
+
+/// How long a revoke waits for polled batches to be counted before it commits.
+const REVOKE_WAIT: Duration = Duration::from_secs(10);
+/// How long a commit waits for the dead letters before it.
+const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
+
+/// Callbacks librdkafka runs on the consumer thread, inside `poll`, and what the ingest
+/// and checkpoint threads share with them.
+pub struct SourceContext {
+    pub(super) status: Arc<SourceStatus>,
+    pub(super) in_flight: InFlight,
+    pub(super) engine: Arc<Mutex<Engine>>,
+    pub(super) checkpointer: Option<Arc<Checkpointer>>,
+    pub(super) dead_letter: Option<DeadLetterSink>,
+}
+
+/// Batches handed to the ingest thread and not yet counted.
+#[derive(Default)]
+pub(super) struct InFlight {
+    count: Mutex<usize>,
+    drained: Condvar,
+}
+
+impl InFlight {
+    pub(super) fn started(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+
+    pub(super) fn finished(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            self.drained.notify_all();
+        }
+    }
+
+    /// Waits until every batch handed over is counted, at most `limit`.
+    fn wait_drained(&self, limit: Duration) -> bool {
+        let count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        let (count, _) = self
+            .drained
+            .wait_timeout_while(count, limit, |n| *n > 0)
+            .unwrap_or_else(|e| e.into_inner());
+        *count == 0
+    }
+}
+
+impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "{fac}: {message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac}: {message}"),
+        }
+    }
+
+    fn stats(&self, stats: Statistics) {
+        let connected = stats.brokers.values().any(|b| b.state == "UP");
+        self.status.connected.store(connected, Ordering::Relaxed);
+        let mut lags: Vec<PartitionLag> = stats
+            .topics
+            .iter()
+            .flat_map(|(name, topic)| {
+                topic
+                    .partitions
+                    .values()
+                    .filter(|p| p.partition >= 0 && p.desired)
+                    .map(move |p| PartitionLag {
+                        topic: name.clone(),
+                        partition: p.partition,
+                        lag: stored_lag(p),
+                    })
+            })
+            .collect();
+        lags.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        *self.status.lags.lock().unwrap_or_else(|e| e.into_inner()) = lags;
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.status.kafka_errors.fetch_add(1, Ordering::Relaxed);
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.status.connected.store(false, Ordering::Relaxed);
+        }
+        // librdkafka logs the same error through `log`; counting it is what is left.
+        tracing::debug!("kafka: {error}: {reason}");
+    }
+}
+
+impl ConsumerContext for SourceContext {
+    /// The whole rebalance, not only the hooks around it: on assignment the offsets of
+    /// the partition list are set before librdkafka starts fetching.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let result = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                self.start_from_state(tpl);
+                tracing::info!("partitions assigned: {}", describe(tpl));
+                if cooperative {
+                    consumer.incremental_assign(tpl)
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                // The next owner starts from the committed offsets: let the batches
+                // already polled be counted, then make them durable and commit.
+                if !self.in_flight.wait_drained(REVOKE_WAIT) {
+                    tracing::warn!(
+                        "batches still uncounted at revoke; their events may be read twice"
+                    );
+                }
+                make_durable(consumer, CommitMode::Sync, "before giving up partitions");
+                tracing::info!("partitions revoked: {}", describe(tpl));
+                if cooperative {
+                    consumer.incremental_unassign(tpl)
+                } else {
+                    consumer.unassign()
+                }
+            }
+            other => {
+                tracing::warn!("rebalance failed: {}", RDKafkaErrorCode::from(other));
+                consumer.unassign()
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!("cannot apply the new partition assignment: {e}");
+        }
+        let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
+        self.status
+            .assigned_partitions
+            .store(assigned, Ordering::Relaxed);
+    }
+}
+
+impl SourceContext {
+    /// Sets each assigned partition that the engine's state covers to start right after
+    /// it: the state, not the group's committed offset, says what is counted.
+    fn start_from_state(&self, tpl: &mut TopicPartitionList) {
+        let engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        let starts: Vec<SourcePosition> = tpl
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                let mut p = engine.positions().iter();
+                p.find(|p| p.partition == e.partition() && p.topic == e.topic())
+                    .cloned()
+            })
+            .collect();
+        drop(engine);
+        for p in starts {
+            let offset = Offset::Offset(p.next_offset);
+            match tpl.set_partition_offset(&p.topic, p.partition, offset) {
+                Ok(()) => tracing::info!(
+                    "{}[{}] resumes at offset {} from the checkpointed state",
+                    p.topic,
+                    p.partition,
+                    p.next_offset
+                ),
+                Err(e) => tracing::warn!("cannot resume {}[{}]: {e}", p.topic, p.partition),
+            }
+        }
+    }
+}
+
+/// Commits what is counted, durably: with checkpoints, takes one (when anything is new),
+/// waits for the dead letters, then commits the positions it covers on the partitions
+/// still assigned; without, commits the stored offsets.
+pub(super) fn make_durable(consumer: &BaseConsumer<SourceContext>, mode: CommitMode, when: &str) {
+    let context = consumer.context();
+    let Some(checkpointer) = &context.checkpointer else {
+        match consumer.commit_consumer_state(mode) {
+            Ok(()) => tracing::debug!("offsets committed {when}"),
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => tracing::warn!("cannot commit offsets {when}: {e}"),
+        }
+        return;
+    };
+    let positions = match checkpointer.checkpoint() {
+        Ok(positions) => positions,
+        Err(e) => {
+            tracing::error!("checkpoint failed {when}: {e}; offsets stay uncommitted until one succeeds");
+            return;
+        }
+    };
+    if let Some(dead_letter) = &context.dead_letter {
+        dead_letter.flush(DEAD_LETTER_FLUSH);
+    }
+    let assigned = consumer.assignment().unwrap_or_default();
+    let mut list = TopicPartitionList::new();
+    for p in &positions {
+        if assigned.find_partition(&p.topic, p.partition).is_some() {
+            let offset = Offset::Offset(p.next_offset);
+            if let Err(e) = list.add_partition_offset(&p.topic, p.partition, offset) {
+                tracing::warn!("cannot commit {}[{}]: {e}", p.topic, p.partition);
+            }
+        }
+    }
+    if list.count() == 0 {
+        return;
+    }
+    match consumer.commit(&list, mode) {
+        Ok(()) => tracing::debug!("checkpointed offsets committed {when}"),
+        Err(e) => tracing::warn!("cannot commit checkpointed offsets {when}: {e}"),
+    }
+}
+
+fn describe(partitions: &TopicPartitionList) -> String {
+    let parts: Vec<String> = partitions
+        .elements()
+        .iter()
+        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+/// Messages between the high watermark and the next one this member would count: the
+/// stored offset (what is counted), else the committed one, else the log start. librdkafka's
+/// own `consumer_lag` measures from the committed offset, which trails by the commit
+/// interval (or the checkpoint interval).
+fn stored_lag(p: &rdkafka::statistics::Partition) -> Option<i64> {
+    if p.hi_offset < 0 {
+        return None;
+    }
+    let position = [p.stored_offset, p.committed_offset, p.lo_offset]
+        .into_iter()
+        .find(|&o| o >= 0)?;
+    Some((p.hi_offset - position).max(0))
+}
