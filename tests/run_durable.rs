@@ -231,3 +231,95 @@ fn a_corrupt_newest_checkpoint_falls_back_to_the_previous_one() {
     assert_same(&report_at(&run, &rfc3339(at)), &expected(&conf, &records, at));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A malformed message of each kind in turn, with the reason it is refused for.
+fn malformed(i: usize, ts_ms: i64) -> (Vec<u8>, &'static str) {
+    let ts = rfc3339(ts_ms);
+    let kinds: [(String, &str); 7] = [
+        ("{\"timestamp\": \"".to_owned() + &ts, "json"),
+        ("[1, 2, 3]".to_owned(), "not_object"),
+        (format!(r#"{{"timestamp":"{ts}","service":"svc-000","route":"/a","status":999,"latency_ms":5}}"#), "status"),
+        (format!(r#"{{"timestamp":"{ts}","route":"/a","status":200,"latency_ms":5}}"#), "service"),
+        (format!(r#"{{"timestamp":"{ts}","service":"svc-000","route":"/a","status":200,"latency_ms":-5}}"#), "latency_ms"),
+        (r#"{"timestamp":"yesterday","service":"svc-000","status":200,"latency_ms":5}"#.to_owned(), "timestamp"),
+        (String::new(), "json"),
+    ];
+    let (text, reason) = &kinds[i % kinds.len()];
+    (text.clone().into_bytes(), reason)
+}
+
+#[test]
+fn malformed_messages_are_counted_by_reason_and_dead_lettered_unchanged() {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Headers;
+
+    let Some(tansu) = Tansu::start() else { return };
+    let brokers = tansu.brokers();
+    tansu.create_topic("mixed", PARTITIONS);
+    tansu.create_topic("mixed-dlq", 1);
+    const BAD: usize = 100_000;
+    let valid = traffic(BAD / 2, 9);
+    let now = slipstream::run::wall_ms();
+    let mut records = Vec::new();
+    let mut reasons = std::collections::HashMap::new();
+    let mut next_offset = [0i64; PARTITIONS as usize];
+    let mut valid = valid.into_iter();
+    for i in 0..BAD * 3 / 2 {
+        let partition = i as i32 % PARTITIONS;
+        let payload = if i % 3 == 2 {
+            valid.next().expect("enough valid events").1
+        } else {
+            let (payload, reason) = malformed(records.len(), now - 60_000);
+            reasons.insert((partition, next_offset[partition as usize]), (payload.clone(), reason));
+            payload
+        };
+        next_offset[partition as usize] += 1;
+        records.push((partition, payload));
+    }
+    assert_eq!(reasons.len(), BAD);
+    produce(&brokers, "mixed", &records);
+    let dir = state_dir("dlq");
+    let conf = config(&brokers, "mixed", &dir) + "dead_letter: { topic: mixed-dlq }\n";
+    let at = now / 60_000 * 60_000 + 60_000;
+
+    let run = Running::start(&conf);
+    wait_for_all(&run, records.len() as u64);
+    assert_same(&report_at(&run, &rfc3339(at)), &expected(&conf, &records, at));
+
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .set("group.id", "dlq-reader")
+        .set("auto.offset.reset", "earliest")
+        .set("session.timeout.ms", "6000")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&["mixed-dlq"]).expect("subscribe");
+    let mut seen = std::collections::HashSet::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while seen.len() < BAD {
+        assert!(Instant::now() < deadline, "{} of {BAD} dead letters", seen.len());
+        let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let headers = m.headers().expect("dead letters carry headers");
+        let header = |name: &str| {
+            let h = headers.iter().find(|h| h.key == name).unwrap_or_else(|| panic!("no {name}"));
+            String::from_utf8(h.value.expect("a value").to_vec()).unwrap()
+        };
+        assert_eq!(header("slipstream.source.topic"), "mixed");
+        let source = (
+            header("slipstream.source.partition").parse::<i32>().unwrap(),
+            header("slipstream.source.offset").parse::<i64>().unwrap(),
+        );
+        let (payload, reason) = reasons.get(&source).unwrap_or_else(|| panic!("{source:?} was valid"));
+        assert_eq!(header("slipstream.reason"), *reason, "{source:?}");
+        assert_eq!(m.payload().unwrap_or_default(), payload.as_slice(), "{source:?}");
+        assert!(seen.insert(source), "{source:?} dead-lettered twice");
+    }
+    assert_eq!(
+        run.metric("slipstream_dead_letters_delivered_total", &[]),
+        Some(BAD as f64)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -59,7 +59,7 @@ pub enum StateError {
 }
 
 /// Series serialised per hold of the engine's lock: a few milliseconds at most.
-const STEP_SERIES: usize = 512;
+const STEP_SERIES: usize = 256;
 
 /// What the checkpointer has done, for the self-metrics (docs/metrics.md).
 #[derive(Debug, Default)]
@@ -124,8 +124,8 @@ impl Checkpointer {
         }
         let mut max_hold = Duration::ZERO;
         let checkpoint = loop {
-            let held = Instant::now();
             let mut engine = self.lock_engine();
+            let held = Instant::now();
             let done = engine.checkpoint_step(STEP_SERIES);
             let checkpoint = if done {
                 engine.finish_checkpoint()
