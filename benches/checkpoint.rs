@@ -66,13 +66,21 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     let mut generator = Generator::numbered(42, 100, 1_000);
     // About 10 events per series over an hour, then a stream that keeps going.
-    let history = events(&mut generator, 0, 10 * SERIES, 3_600_000 / (10 * SERIES) as i64);
+    let history = events(
+        &mut generator,
+        0,
+        10 * SERIES,
+        3_600_000 / (10 * SERIES) as i64,
+    );
     let live = events(&mut generator, 10 * SERIES, 200_000, 5);
     let mut engine = Engine::new(&config);
     engine.ingest_all(history.iter().map(Vec::as_slice));
     engine.advance("bench", 0, history.len() as i64);
     let (bytes, series) = engine.memory();
-    eprintln!("{series} series, {:.0} MB of window state", bytes as f64 / 1e6);
+    eprintln!(
+        "{series} series, {:.0} MB of window state",
+        bytes as f64 / 1e6
+    );
     assert!(series >= SERIES * 95 / 100, "only {series} series");
     let engine = Arc::new(Mutex::new(engine));
 
@@ -87,7 +95,12 @@ fn main() {
 
     let stats = Arc::new(CheckpointStats::default());
     let store = StateStore::open(&dir).expect("state dir");
-    let checkpointer = Checkpointer::new(store, engine.clone(), stats.clone(), Duration::from_secs(10));
+    let checkpointer = Checkpointer::new(
+        store,
+        engine.clone(),
+        stats.clone(),
+        Duration::from_secs(10),
+    );
     let stop = AtomicBool::new(false);
     let (took, (waited, batches)) = std::thread::scope(|s| {
         let ingest = s.spawn(|| ingest_until(&engine, &live, &stop));
@@ -112,8 +125,8 @@ fn main() {
     drop(checkpointer);
 
     let started = Instant::now();
-    let (_, restored) = state::open_and_restore(&dir, &config, &CheckpointStats::default())
-        .expect("restores");
+    let (_, restored) =
+        state::open_and_restore(&dir, &config, &CheckpointStats::default()).expect("restores");
     println!(
         "restore: {:.3} s for {} series",
         started.elapsed().as_secs_f64(),

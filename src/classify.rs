@@ -56,8 +56,11 @@ impl Population {
             Field::Route => "route".to_owned(),
             Field::Label(i) => config.events.labels[*i].name.clone(),
         };
-        let selector: Vec<(String, &str)> =
-            self.selector.iter().map(|(f, v)| (field(f), v.as_str())).collect();
+        let selector: Vec<(String, &str)> = self
+            .selector
+            .iter()
+            .map(|(f, v)| (field(f), v.as_str()))
+            .collect();
         let slos: Vec<(&str, &Indicator)> = self
             .slos
             .iter()

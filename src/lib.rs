@@ -36,7 +36,7 @@ pub mod replay;
 pub mod report;
 pub mod run;
 pub mod sink;
-pub mod state;
 pub mod source;
+pub mod state;
 pub mod traffic;
 pub mod window;

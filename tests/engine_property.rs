@@ -859,7 +859,10 @@ struct CheckpointCase {
 }
 
 fn checkpoint_case() -> impl Strategy<Value = CheckpointCase> {
-    (setup(), select(vec![10 * MINUTE, 3 * HOUR, 2 * DAY, 8 * DAY]))
+    (
+        setup(),
+        select(vec![10 * MINUTE, 3 * HOUR, 2 * DAY, 8 * DAY]),
+    )
         .prop_flat_map(|(setup, span)| {
             (
                 Just(setup),

@@ -72,7 +72,10 @@ fn assert_same(got: &Value, want: &Value) {
             (Value::Object(g), Value::Object(w)) => {
                 let keys: std::collections::BTreeSet<&String> = g.keys().chain(w.keys()).collect();
                 keys.into_iter().find_map(|k| {
-                    let (g, w) = (g.get(k).unwrap_or(&Value::Null), w.get(k).unwrap_or(&Value::Null));
+                    let (g, w) = (
+                        g.get(k).unwrap_or(&Value::Null),
+                        w.get(k).unwrap_or(&Value::Null),
+                    );
                     first_difference(&format!("{path}.{k}"), g, w)
                 })
             }
@@ -156,13 +159,19 @@ fn kill_9_at_random_points_loses_and_duplicates_nothing() {
         let target = from + 1 + rng.below((N - from) * 3 / 4);
         let deadline = Instant::now() + Duration::from_secs(120);
         while read_total(&run) < target {
-            assert!(Instant::now() < deadline, "kill {kill}: stuck before {target}");
+            assert!(
+                Instant::now() < deadline,
+                "kill {kill}: stuck before {target}"
+            );
             std::thread::sleep(Duration::from_millis(rng.below(40) + 5));
         }
         let at_kill = read_total(&run);
         assert!(!run.stop("KILL", Duration::from_secs(10)).success());
         eprintln!("kill {kill}: at about {at_kill} events read (restored {restored} series)");
-        assert!(at_kill < N, "kill {kill} came after the stream was consumed");
+        assert!(
+            at_kill < N,
+            "kill {kill} came after the stream was consumed"
+        );
     }
     assert!(restored_any, "no restart restored a checkpoint");
 
@@ -226,9 +235,15 @@ fn a_corrupt_newest_checkpoint_falls_back_to_the_previous_one() {
         Some(1.0)
     );
     let restored = read_total(&run);
-    assert!(restored < 20_000, "restored {restored}: the older checkpoint covers less");
+    assert!(
+        restored < 20_000,
+        "restored {restored}: the older checkpoint covers less"
+    );
     wait_for_all(&run, 20_000);
-    assert_same(&report_at(&run, &rfc3339(at)), &expected(&conf, &records, at));
+    assert_same(
+        &report_at(&run, &rfc3339(at)),
+        &expected(&conf, &records, at),
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -238,10 +253,27 @@ fn malformed(i: usize, ts_ms: i64) -> (Vec<u8>, &'static str) {
     let kinds: [(String, &str); 7] = [
         ("{\"timestamp\": \"".to_owned() + &ts, "json"),
         ("[1, 2, 3]".to_owned(), "not_object"),
-        (format!(r#"{{"timestamp":"{ts}","service":"svc-000","route":"/a","status":999,"latency_ms":5}}"#), "status"),
-        (format!(r#"{{"timestamp":"{ts}","route":"/a","status":200,"latency_ms":5}}"#), "service"),
-        (format!(r#"{{"timestamp":"{ts}","service":"svc-000","route":"/a","status":200,"latency_ms":-5}}"#), "latency_ms"),
-        (r#"{"timestamp":"yesterday","service":"svc-000","status":200,"latency_ms":5}"#.to_owned(), "timestamp"),
+        (
+            format!(
+                r#"{{"timestamp":"{ts}","service":"svc-000","route":"/a","status":999,"latency_ms":5}}"#
+            ),
+            "status",
+        ),
+        (
+            format!(r#"{{"timestamp":"{ts}","route":"/a","status":200,"latency_ms":5}}"#),
+            "service",
+        ),
+        (
+            format!(
+                r#"{{"timestamp":"{ts}","service":"svc-000","route":"/a","status":200,"latency_ms":-5}}"#
+            ),
+            "latency_ms",
+        ),
+        (
+            r#"{"timestamp":"yesterday","service":"svc-000","status":200,"latency_ms":5}"#
+                .to_owned(),
+            "timestamp",
+        ),
         (String::new(), "json"),
     ];
     let (text, reason) = &kinds[i % kinds.len()];
@@ -271,7 +303,10 @@ fn malformed_messages_are_counted_by_reason_and_dead_lettered_unchanged() {
             valid.next().expect("enough valid events").1
         } else {
             let (payload, reason) = malformed(records.len(), now - 60_000);
-            reasons.insert((partition, next_offset[partition as usize]), (payload.clone(), reason));
+            reasons.insert(
+                (partition, next_offset[partition as usize]),
+                (payload.clone(), reason),
+            );
             payload
         };
         next_offset[partition as usize] += 1;
@@ -285,7 +320,10 @@ fn malformed_messages_are_counted_by_reason_and_dead_lettered_unchanged() {
 
     let run = Running::start(&conf);
     wait_for_all(&run, records.len() as u64);
-    assert_same(&report_at(&run, &rfc3339(at)), &expected(&conf, &records, at));
+    assert_same(
+        &report_at(&run, &rfc3339(at)),
+        &expected(&conf, &records, at),
+    );
 
     let consumer: BaseConsumer = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", &brokers)
@@ -298,23 +336,38 @@ fn malformed_messages_are_counted_by_reason_and_dead_lettered_unchanged() {
     let mut seen = std::collections::HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(120);
     while seen.len() < BAD {
-        assert!(Instant::now() < deadline, "{} of {BAD} dead letters", seen.len());
+        assert!(
+            Instant::now() < deadline,
+            "{} of {BAD} dead letters",
+            seen.len()
+        );
         let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
         let headers = m.headers().expect("dead letters carry headers");
         let header = |name: &str| {
-            let h = headers.iter().find(|h| h.key == name).unwrap_or_else(|| panic!("no {name}"));
+            let h = headers
+                .iter()
+                .find(|h| h.key == name)
+                .unwrap_or_else(|| panic!("no {name}"));
             String::from_utf8(h.value.expect("a value").to_vec()).unwrap()
         };
         assert_eq!(header("slipstream.source.topic"), "mixed");
         let source = (
-            header("slipstream.source.partition").parse::<i32>().unwrap(),
+            header("slipstream.source.partition")
+                .parse::<i32>()
+                .unwrap(),
             header("slipstream.source.offset").parse::<i64>().unwrap(),
         );
-        let (payload, reason) = reasons.get(&source).unwrap_or_else(|| panic!("{source:?} was valid"));
+        let (payload, reason) = reasons
+            .get(&source)
+            .unwrap_or_else(|| panic!("{source:?} was valid"));
         assert_eq!(header("slipstream.reason"), *reason, "{source:?}");
-        assert_eq!(m.payload().unwrap_or_default(), payload.as_slice(), "{source:?}");
+        assert_eq!(
+            m.payload().unwrap_or_default(),
+            payload.as_slice(),
+            "{source:?}"
+        );
         assert!(seen.insert(source), "{source:?} dead-lettered twice");
     }
     assert_eq!(

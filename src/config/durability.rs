@@ -47,8 +47,9 @@ pub fn build_state(raw: Option<&RawState>) -> Result<Option<StateSettings>, (Str
     }
     let checkpoint_interval_ms = match &raw.checkpoint_interval {
         None => DEFAULT_CHECKPOINT_INTERVAL_MS,
-        Some(t) => super::run::millis(t, false)
-            .map_err(|m| ("state.checkpoint_interval".to_owned(), m))?,
+        Some(t) => {
+            super::run::millis(t, false).map_err(|m| ("state.checkpoint_interval".to_owned(), m))?
+        }
     };
     Ok(Some(StateSettings {
         dir: PathBuf::from(dir),
@@ -72,7 +73,9 @@ pub fn build_dead_letter(
     if source_topics.iter().any(|t| t == topic) {
         return Err((
             "dead_letter.topic".into(),
-            format!("`{topic}` is also a source topic (kafka.topics): invalid messages would be read again"),
+            format!(
+                "`{topic}` is also a source topic (kafka.topics): invalid messages would be read again"
+            ),
         ));
     }
     Ok(Some(DeadLetterSettings {

@@ -54,7 +54,14 @@ struct CapturedPopulation {
 const UNSAVED: (usize, usize) = (usize::MAX, 0);
 
 impl CapturedPopulation {
-    fn save(&mut self, i: usize, labels: &[Box<str>], series: &Series, stage: &Stage, scratch: &mut Writer) {
+    fn save(
+        &mut self,
+        i: usize,
+        labels: &[Box<str>],
+        series: &Series,
+        stage: &Stage,
+        scratch: &mut Writer,
+    ) {
         scratch.buf.clear();
         series.write_state(stage, scratch);
         let mut w = Writer {
@@ -136,14 +143,16 @@ pub struct Restored {
 }
 
 impl Engine {
-    /// Marks that the state now covers `partition` of `topic` up to `next_offset`.
+    /// Marks that the state now covers `partition` of `topic` up to `next_offset`: the
+    /// offset after the newest message counted, which moves back only when the source
+    /// does (a log recreated, an offset reset).
     pub fn advance(&mut self, topic: &str, partition: i32, next_offset: i64) {
         match self
             .positions
             .iter_mut()
             .find(|p| p.partition == partition && p.topic == topic)
         {
-            Some(p) => p.next_offset = p.next_offset.max(next_offset),
+            Some(p) => p.next_offset = next_offset,
             None => self.positions.push(SourcePosition {
                 topic: topic.to_owned(),
                 partition,
@@ -254,7 +263,12 @@ impl Engine {
             match p {
                 Some(p) if engine.series[p].series.is_empty() => {
                     for _ in 0..n {
-                        restore_series(&mut engine.classifier, &mut engine.series[p], p, &mut records)?;
+                        restore_series(
+                            &mut engine.classifier,
+                            &mut engine.series[p],
+                            p,
+                            &mut records,
+                        )?;
                     }
                     if !records.is_empty() {
                         return Err(records.invalid("the end of a population"));
@@ -313,7 +327,13 @@ pub(super) fn save_before_write<'a>(
         if population.spans.get(i) == Some(&UNSAVED) {
             let store = &series[p];
             let labels = &classifier.series_labels(p)[i];
-            population.save(i, labels, &store.series[i], &store.stages[i], &mut capture.scratch);
+            population.save(
+                i,
+                labels,
+                &store.series[i],
+                &store.stages[i],
+                &mut capture.scratch,
+            );
         }
     }
 }

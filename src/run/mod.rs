@@ -142,7 +142,10 @@ pub async fn start(
     let addr = listener.local_addr().map_err(RunError::Serve)?;
     let status = Arc::new(SourceStatus::default());
     // The state first: a checkpoint that cannot be read stops the start here.
-    let checkpoint_stats = config.state.as_ref().map(|_| Arc::new(CheckpointStats::default()));
+    let checkpoint_stats = config
+        .state
+        .as_ref()
+        .map(|_| Arc::new(CheckpointStats::default()));
     let (store, engine) = match (&config.state, &checkpoint_stats) {
         (Some(state), Some(stats)) => {
             let (store, engine) = crate::state::open_and_restore(&state.dir, config, stats)?;

@@ -87,7 +87,10 @@ impl DeadLetterSink {
             }
             if let Err((e, _)) = self.producer.send(record) {
                 self.stats.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!("dead letter from {}[{partition}]@{offset} dropped: {e}", m.topic());
+                tracing::debug!(
+                    "dead letter from {}[{partition}]@{offset} dropped: {e}",
+                    m.topic()
+                );
             }
         }
     }

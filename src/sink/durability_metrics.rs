@@ -27,7 +27,10 @@ impl PrometheusSink {
             }
             let gauge = |name, value: f64| self.gauge(name, Vec::new()).set(value);
             let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed) as f64;
-            gauge("slipstream_checkpoint_restored_series", load(&c.restored_series));
+            gauge(
+                "slipstream_checkpoint_restored_series",
+                load(&c.restored_series),
+            );
             if c.written.load(Ordering::Relaxed) > 0 {
                 gauge("slipstream_checkpoint_seconds", c.last_seconds());
                 gauge("slipstream_checkpoint_bytes", load(&c.last_bytes));
@@ -36,7 +39,10 @@ impl PrometheusSink {
                     "slipstream_checkpoint_last_success_timestamp_seconds",
                     load(&c.last_unix_ms) / 1e3,
                 );
-                gauge("slipstream_checkpoint_max_pause_seconds", load(&c.max_hold_us) / 1e6);
+                gauge(
+                    "slipstream_checkpoint_max_pause_seconds",
+                    load(&c.max_hold_us) / 1e6,
+                );
             }
         }
         if let Some(d) = dead_letters {
@@ -75,9 +81,18 @@ pub(super) fn describe(recorder: &PrometheusRecorder) {
         recorder.describe_counter(name.into(), None, help.into());
     }
     let gauges = [
-        ("slipstream_checkpoint_seconds", "Time to take and write the last checkpoint."),
-        ("slipstream_checkpoint_bytes", "Size of the last checkpoint file."),
-        ("slipstream_checkpoint_series", "Series in the last checkpoint."),
+        (
+            "slipstream_checkpoint_seconds",
+            "Time to take and write the last checkpoint.",
+        ),
+        (
+            "slipstream_checkpoint_bytes",
+            "Size of the last checkpoint file.",
+        ),
+        (
+            "slipstream_checkpoint_series",
+            "Series in the last checkpoint.",
+        ),
         (
             "slipstream_checkpoint_last_success_timestamp_seconds",
             "When (Unix seconds) the last checkpoint became durable.",

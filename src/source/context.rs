@@ -127,7 +127,10 @@ impl ConsumerContext for SourceContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = matches!(consumer.rebalance_protocol(), RebalanceProtocol::Cooperative);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
         let result = match err {
             RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
                 self.start_from_state(tpl);
@@ -215,7 +218,9 @@ pub(super) fn make_durable(consumer: &BaseConsumer<SourceContext>, mode: CommitM
     let positions = match checkpointer.checkpoint() {
         Ok(positions) => positions,
         Err(e) => {
-            tracing::error!("checkpoint failed {when}: {e}; offsets stay uncommitted until one succeeds");
+            tracing::error!(
+                "checkpoint failed {when}: {e}; offsets stay uncommitted until one succeeds"
+            );
             return;
         }
     };

@@ -26,8 +26,8 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::SourceStatus;
 use super::context::{InFlight, SourceContext, make_durable};
 use crate::config::KafkaSettings;
-use crate::engine::Engine;
 use crate::decode::Invalid;
+use crate::engine::Engine;
 use crate::sink::dead_letter::DeadLetterSink;
 use crate::state::Checkpointer;
 
@@ -227,7 +227,11 @@ struct Ingest<'a> {
 }
 
 impl<'a> Ingest<'a> {
-    fn new(consumer: &'a BaseConsumer<SourceContext>, max_clock_skew_ms: i64, metrics: &'a SourceMetrics) -> Ingest<'a> {
+    fn new(
+        consumer: &'a BaseConsumer<SourceContext>,
+        max_clock_skew_ms: i64,
+        metrics: &'a SourceMetrics,
+    ) -> Ingest<'a> {
         Ingest {
             consumer,
             max_clock_skew_ms,
@@ -282,7 +286,10 @@ fn batch_ends<'b>(batch: &'b [BorrowedMessage<'_>]) -> Vec<(&'b str, i32, i64)> 
     let mut ends: Vec<(&str, i32, i64)> = Vec::new();
     for m in batch {
         let (topic, partition, offset) = (m.topic(), m.partition(), m.offset() + 1);
-        match ends.iter_mut().find(|(t, p, _)| *p == partition && *t == topic) {
+        match ends
+            .iter_mut()
+            .find(|(t, p, _)| *p == partition && *t == topic)
+        {
             Some(entry) => entry.2 = entry.2.max(offset),
             None => ends.push((topic, partition, offset)),
         }

@@ -135,7 +135,10 @@ impl<'a> Reader<'a> {
     pub fn str(&mut self) -> Result<&'a str, CodecError> {
         let at = self.pos;
         let bytes = self.bytes()?;
-        std::str::from_utf8(bytes).map_err(|_| CodecError::Invalid { what: "a string", at })
+        std::str::from_utf8(bytes).map_err(|_| CodecError::Invalid {
+            what: "a string",
+            at,
+        })
     }
 
     /// Cells written by [`Writer::cells`]; there must be exactly `out.len()` of them.

@@ -160,10 +160,7 @@ impl StateStore {
             next_seq: 0,
             last_positions: Vec::new(),
         };
-        store.next_seq = store
-            .sequence()
-            .last()
-            .map_or(1, |(seq, _)| seq + 1);
+        store.next_seq = store.sequence().last().map_or(1, |(seq, _)| seq + 1);
         Ok(store)
     }
 

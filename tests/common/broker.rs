@@ -6,7 +6,7 @@
 //! tests need. If that fails, the test fails under `CI=true` and is skipped otherwise.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -88,30 +88,8 @@ impl Tansu {
             return None;
         };
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-        let tansu = Tansu { child, bin, port };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "Tansu did not listen within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Some(tansu)
+        let child = spawn(&bin, port);
+        Some(Tansu { child, bin, port })
     }
 
     pub fn brokers(&self) -> String {
@@ -132,6 +110,53 @@ impl Tansu {
             .expect("run tansu topic create");
         assert!(status.success(), "tansu topic create {name}: {status}");
     }
+
+    /// Stops the broker process (SIGSTOP): it keeps its log, and answers nothing until
+    /// [`Tansu::resume`]. (Its storage is in memory, so a killed broker would come back
+    /// empty; stopping it is how a broker outage keeps its data here.)
+    pub fn pause(&self) {
+        self.signal("STOP");
+    }
+
+    /// Continues a paused broker process (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} of Tansu: {status}");
+    }
+}
+
+/// Starts a broker on `port` and waits until it listens.
+fn spawn(bin: &Path, port: u16) -> Child {
+    let url = format!("tcp://127.0.0.1:{port}");
+    let child = Command::new(bin)
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
+        .args(["--storage-engine", "memory://tansu/"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "Tansu did not listen within 20 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 impl Drop for Tansu {

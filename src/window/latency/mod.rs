@@ -238,7 +238,9 @@ impl LatencyRing {
         for open in &mut ring.open {
             for _ in 0..r.len(BUCKETS * 64, "an open latency pane's length")? {
                 let entry: u32 = r.small("a latency entry")?;
-                let sorted = open.last().is_none_or(|&last| last >> COUNT_BITS <= entry >> COUNT_BITS);
+                let sorted = open
+                    .last()
+                    .is_none_or(|&last| last >> COUNT_BITS <= entry >> COUNT_BITS);
                 if entry >> COUNT_BITS >= BUCKETS as u32 || !sorted {
                     return Err(r.invalid("a latency entry"));
                 }
