@@ -149,6 +149,7 @@ impl<'a> Reader<'a> {
         let mut i = 0;
         while i < out.len() {
             let zeros = self.len(out.len() - i, "a run of zero cells")?;
+            out[i..i + zeros].fill(0);
             i += zeros;
             let values = self.len(out.len() - i, "a run of cells")?;
             for cell in &mut out[i..i + values] {
@@ -189,7 +190,8 @@ mod tests {
     fn idle_cells_cost_a_few_bytes() {
         let mut w = Writer::default();
         w.cells(&[0; 2_000]);
-        assert_eq!(w.buf.len(), 4);
+        // The count (2 bytes), one run of 2,000 zeros (2), and of no values (1).
+        assert_eq!(w.buf.len(), 5);
     }
 
     #[test]

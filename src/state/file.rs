@@ -243,3 +243,101 @@ fn write_file(tmp: &Path, checkpoint: &Checkpoint) -> std::io::Result<u64> {
     file.sync_all()?;
     Ok(len + (HEADER + TRAILER) as u64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"
+slos:
+  - { name: avail, service: checkout, group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
+"#;
+
+    fn dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("slipstream-state-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    fn engine(config: &Config, events: usize) -> Engine {
+        let mut engine = Engine::new(config);
+        for i in 0..events {
+            let line = format!(
+                r#"{{"timestamp":{},"service":"checkout","route":"/r{}","status":200,"latency_ms":3}}"#,
+                1_795_219_200_000 + i as i64 * 1000,
+                i % 7
+            );
+            engine.ingest(line.as_bytes());
+        }
+        engine.advance("events", 0, events as i64);
+        engine
+    }
+
+    fn write(store: &mut StateStore, engine: &mut Engine) -> PathBuf {
+        engine.begin_checkpoint();
+        let checkpoint = engine.finish_checkpoint().unwrap();
+        store.write(&checkpoint).unwrap();
+        store.checkpoints().pop().unwrap()
+    }
+
+    #[test]
+    fn files_round_trip_and_damage_is_named() {
+        let config = crate::config::parse(CONFIG, Path::new("t.yaml")).unwrap();
+        let dir = dir("frame");
+        let mut store = StateStore::open(&dir).unwrap();
+        let path = write(&mut store, &mut engine(&config, 50));
+        let (restored, summary) = load(&path, &config).unwrap();
+        assert_eq!(summary.series, 7);
+        assert_eq!(restored.counts().read, 50);
+        assert_eq!(restored.positions()[0].next_offset, 50);
+
+        let good = std::fs::read(&path).unwrap();
+        let reason = |bytes: &[u8]| {
+            std::fs::write(&path, bytes).unwrap();
+            load(&path, &config).err().map(|e| e.reason())
+        };
+        assert_eq!(reason(&good[..good.len() - 1]), Some(LoadReason::Truncated));
+        assert_eq!(reason(&good[..good.len() / 2]), Some(LoadReason::Truncated));
+        assert_eq!(reason(b""), Some(LoadReason::Truncated));
+        let mut flipped = good.clone();
+        flipped[HEADER + 3] ^= 1;
+        assert_eq!(reason(&flipped), Some(LoadReason::Checksum));
+        let mut newer = good.clone();
+        newer[8] = 9;
+        assert_eq!(reason(&newer), Some(LoadReason::Version));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_directory_is_locked_and_keeps_the_newest_files() {
+        let config = crate::config::parse(CONFIG, Path::new("t.yaml")).unwrap();
+        let dir = dir("lock");
+        let mut store = StateStore::open(&dir).unwrap();
+        assert!(matches!(
+            StateStore::open(&dir),
+            Err(StateError::Locked { .. })
+        ));
+        let mut engine = engine(&config, 5);
+        for n in 0..5 {
+            engine.advance("events", 0, 100 + n);
+            write(&mut store, &mut engine);
+        }
+        assert_eq!(store.checkpoints().len(), KEEP);
+        std::fs::write(
+            dir.join(".checkpoint-00000000000000000009.slip.tmp"),
+            b"partial",
+        )
+        .unwrap();
+        drop(store);
+        let store = StateStore::open(&dir).unwrap();
+        assert_eq!(
+            std::fs::read_dir(&dir).unwrap().count(),
+            KEEP + 1,
+            "the LOCK file and the checkpoints"
+        );
+        assert_eq!(store.next_seq, 6);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
