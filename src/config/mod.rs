@@ -7,6 +7,7 @@
 pub mod alerting;
 mod duration;
 pub mod events;
+pub mod limits;
 pub mod outputs;
 pub mod raw;
 pub mod run;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub use alerting::{AlertPolicy, AlertRule, AlertingSettings, AlertmanagerSettings, Severity};
 pub use duration::Span;
 pub use events::{EventSchema, FieldPath, LabelField, MAX_LABELS};
+pub use limits::Limits;
 pub use run::{Clock, Evaluation, KafkaSettings, RunSettings};
 pub use validate::validate;
 
@@ -45,6 +47,8 @@ pub struct Config {
     pub alerting: AlertingSettings,
     /// What `run` publishes besides its own metrics.
     pub outputs: outputs::Outputs,
+    /// Bounds on the series the input can create.
+    pub limits: Limits,
 }
 
 /// One SLO, checked and normalised.

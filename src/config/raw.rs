@@ -28,6 +28,9 @@ pub struct RawConfig {
     pub alerting: Option<super::alerting::RawAlerting>,
     /// What `run` publishes besides its own metrics.
     pub outputs: Option<super::outputs::RawOutputs>,
+    /// Bounds on what the input can make slipstream hold (`replay` and `run`).
+    #[serde(default)]
+    pub limits: super::limits::RawLimits,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).

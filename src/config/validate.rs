@@ -64,12 +64,14 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         .map_err(|(field, m)| err(None, field, m))?;
     let outputs =
         super::outputs::build(raw.outputs.as_ref()).map_err(|(field, m)| err(None, field, m))?;
+    let limits = super::limits::build(&raw.limits).map_err(|(field, m)| err(None, field, m))?;
     Ok(Config {
         events,
         slos,
         run,
         alerting,
         outputs,
+        limits,
     })
 }
 
