@@ -230,8 +230,8 @@ impl Engine {
                 }
             }
             overflow.extend(population.slos.iter().map(|&s| {
-                let (slo, combinations) = (self.slos[s].name.clone(), limit.refused);
-                let events = overflow_events;
+                let slo = self.slos[s].name.clone();
+                let (combinations, events) = (limit.refused, overflow_events);
                 (
                     s,
                     SeriesOverflow {
