@@ -9,19 +9,35 @@
 //! answer is cached per distinct combination (a stream), under an encoding of those fields
 //! (the stream key): one hash lookup per event, and the SLO matching runs once per stream.
 //! Keys are written into the caller's buffer, so that a batch of events can be looked up
-//! together. The cache and the series tables grow with the cardinality of the input;
-//! bounding them is the job of the cardinality limits.
+//! together.
+//!
+//! Memory is bounded whatever the cardinality of the input (`limits.max_series_per_slo`):
+//! - a population holds at most that many series of real label combinations; a new
+//!   combination beyond it counts in the population's one *overflow series*, whose every
+//!   label value is [`OVERFLOW`], and is not remembered (only refused, see [`Overflow`]);
+//! - the stream cache holds at most [`Classifier::max_streams`] streams and is emptied
+//!   when full: it is only a cache, and streams resolve again through the bounded series
+//!   tables to the same series.
 
 use std::hash::BuildHasher;
 
-use hashbrown::{HashMap, HashTable};
+use hashbrown::HashTable;
 
 use crate::config::{Config, Field, Indicator, MAX_LABELS, ServiceMatch, Span};
 use crate::decode::Event;
 use crate::window::Layout;
 
+mod series;
+
+pub use series::{OVERFLOW, Overflow};
+use series::{Resolved, SeriesTable};
+
 /// Most SLOs one population counts: the good flags of an event travel as a u32 mask.
 const MAX_SLOS_PER_POPULATION: usize = 32;
+
+/// Streams the cache holds at least, whatever the limits: enough for the streams of a
+/// busy fleet's series.
+const MIN_STREAMS: usize = 1 << 16;
 
 /// SLOs that select the same events, and the layout of their series.
 #[derive(Debug)]
@@ -115,12 +131,16 @@ pub struct SeriesRef {
 
 pub struct Classifier {
     populations: Vec<Population>,
-    /// Per population: label values → series index, and the reverse.
-    series_index: Vec<HashMap<Box<[Box<str>]>, u32>>,
-    series_labels: Vec<Vec<Box<[Box<str>]>>>,
+    /// Per population.
+    tables: Vec<SeriesTable>,
+    /// Real series a population holds at most (`limits.max_series_per_slo`).
+    max_series: u32,
+    /// SLO names, for the warning of a population's first overflow.
+    slo_names: Vec<String>,
     /// Stream key → index into `streams`.
     table: HashTable<u32>,
     streams: Vec<Stream>,
+    max_streams: usize,
     keys: StreamKeys,
 }
 
@@ -195,13 +215,21 @@ impl Classifier {
             reported.dedup();
             p.layout = Layout::with_percentiles(&windows, p.slos.len(), &reported);
         }
-        let n = populations.len();
+        let max_series = config.limits.max_series_per_slo;
+        // Twice the series the populations can hold: room for streams that differ only
+        // in fields that no SLO groups by, before the cache is emptied.
+        let max_streams = (max_series as usize)
+            .saturating_mul(populations.len())
+            .saturating_mul(2)
+            .max(MIN_STREAMS);
         Classifier {
+            tables: populations.iter().map(|_| SeriesTable::default()).collect(),
             populations,
-            series_index: (0..n).map(|_| HashMap::new()).collect(),
-            series_labels: vec![Vec::new(); n],
+            max_series,
+            slo_names: config.slos.iter().map(|s| s.name.clone()).collect(),
             table: HashTable::new(),
             streams: Vec::new(),
+            max_streams,
             keys: StreamKeys {
                 hasher: foldhash::fast::RandomState::default(),
                 n_labels: config.events.labels.len(),
@@ -215,20 +243,52 @@ impl Classifier {
 
     /// Label values of a series, in the order of its population's `label_names`.
     pub fn series_labels(&self, population: usize) -> &[Box<[Box<str>]>] {
-        &self.series_labels[population]
+        &self.tables[population].labels
+    }
+
+    /// Sets how many combinations a population's limit had refused, from a checkpoint.
+    /// (Which ones is not kept: a combination refused before the checkpoint may be
+    /// counted again after a restore.)
+    pub fn restore_refused(&mut self, population: usize, refused: u64) {
+        self.tables[population].overflow.refused = refused;
+    }
+
+    /// What the series limit of a population has refused, and its overflow series.
+    pub fn overflow(&self, population: usize) -> &Overflow {
+        &self.tables[population].overflow
+    }
+
+    /// Most streams the cache holds before it is emptied.
+    pub fn max_streams(&self) -> usize {
+        self.max_streams
+    }
+
+    /// Streams cached now.
+    pub fn cached_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// Makes room for `n` new streams: empties the stream cache if it could not take
+    /// them. Stream numbers handed out before are void after it; call it before looking
+    /// up a batch of `n` events, never between a lookup and its [`Classifier::targets`].
+    #[inline]
+    pub fn make_room(&mut self, n: usize) {
+        if self.streams.len() + n > self.max_streams {
+            self.clear_streams();
+        }
+    }
+
+    /// Empties the stream cache, keeping its allocations (bounded by `max_streams`).
+    #[cold]
+    fn clear_streams(&mut self) {
+        self.table.clear();
+        self.streams.clear();
     }
 
     /// Adds a series restored from a checkpoint, as the next of its population; `None`
     /// if the population already has a series with these label values.
     pub fn restore_series(&mut self, population: usize, labels: Box<[Box<str>]>) -> Option<u32> {
-        let next = self.series_labels[population].len() as u32;
-        let index = &mut self.series_index[population];
-        if index.contains_key(&labels) {
-            return None;
-        }
-        index.insert(labels.clone(), next);
-        self.series_labels[population].push(labels);
-        Some(next)
+        self.tables[population].restore(labels)
     }
 
     /// The writer of this classifier's stream keys.
@@ -236,7 +296,9 @@ impl Classifier {
         &self.keys
     }
 
-    /// The stream of a key, created (and matched against every SLO) on first sight.
+    /// The stream of a key, created (and matched against every SLO) on first sight. Call
+    /// [`Classifier::make_room`] before each batch of lookups, so that the cache stays
+    /// bounded.
     #[inline]
     pub fn stream(&mut self, hash: u64, key: &[u8]) -> u32 {
         let streams = &self.streams;
@@ -249,12 +311,26 @@ impl Classifier {
     #[cold]
     fn new_stream(&mut self, hash: u64, key: &[u8]) -> u32 {
         let fields = decode_key(key, self.keys.n_labels);
-        let targets = resolve(
-            &self.populations,
-            &mut self.series_index,
-            &mut self.series_labels,
-            &fields,
-        );
+        let mut targets = Vec::new();
+        for (p, population) in self.populations.iter().enumerate() {
+            if !population.matches(&fields) {
+                continue;
+            }
+            let series_key = population.series_key(&fields);
+            let table = &mut self.tables[p];
+            let series = match table.resolve(series_key, self.max_series, &self.keys.hasher) {
+                Resolved::Series(series) => series,
+                Resolved::FirstOverflow(series) => {
+                    warn_overflow(population, &self.slo_names, self.max_series);
+                    series
+                }
+            };
+            targets.push(SeriesRef {
+                population: p as u32,
+                series,
+            });
+        }
+        let targets = targets.into_boxed_slice();
         let i = self.streams.len() as u32;
         self.streams.push(Stream {
             hash,
@@ -275,31 +351,22 @@ impl Classifier {
     }
 }
 
-/// Matches a new stream against every population, creating series as needed.
+/// Once per population: the limit is reached, and what to do about it.
 #[cold]
-fn resolve(
-    populations: &[Population],
-    index: &mut [HashMap<Box<[Box<str>]>, u32>],
-    labels: &mut [Vec<Box<[Box<str>]>>],
-    event: &Fields,
-) -> Box<[SeriesRef]> {
-    let mut refs = Vec::new();
-    for (p, population) in populations.iter().enumerate() {
-        if !population.matches(event) {
-            continue;
-        }
-        let key = population.series_key(event);
-        let next = labels[p].len() as u32;
-        let series = *index[p].entry(key.clone()).or_insert_with(|| {
-            labels[p].push(key);
-            next
-        });
-        refs.push(SeriesRef {
-            population: p as u32,
-            series,
-        });
-    }
-    refs.into_boxed_slice()
+fn warn_overflow(population: &Population, slo_names: &[String], max_series: u32) {
+    let slos: Vec<String> = population
+        .slos
+        .iter()
+        .map(|&i| format!("`{}`", slo_names[i]))
+        .collect();
+    tracing::warn!(
+        "series limit reached by SLO {}: {max_series} series each \
+         (limits.max_series_per_slo); events of new combinations of {} now count in one \
+         series whose labels are `{OVERFLOW}`. Raise the limit, or drop a label with many \
+         values from group_by",
+        slos.join(", "),
+        population.label_names.join(", ")
+    );
 }
 
 /// Appends one field to a stream key: a presence byte, then the length and the bytes, so
@@ -372,6 +439,7 @@ slos:
     fn targets(c: &mut Classifier, event: &Event) -> Vec<SeriesRef> {
         let mut key = Vec::new();
         let hash = c.stream_keys().write(event, &mut key);
+        c.make_room(1);
         let stream = c.stream(hash, &key);
         c.targets(stream).to_vec()
     }
@@ -453,5 +521,82 @@ slos:
         push_part(&mut b, Some("a"));
         push_part(&mut b, Some("b"));
         assert_ne!(a, b);
+    }
+
+    fn labels(c: &Classifier, population: usize) -> Vec<Vec<&str>> {
+        let all = c.series_labels(population).iter();
+        all.map(|k| k.iter().map(|s| &**s).collect()).collect()
+    }
+
+    const LIMITED: &str = r#"
+events: { labels: [operator] }
+limits: { max_series_per_slo: 2 }
+slos:
+  - { name: routes, service: checkout, group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
+  - { name: fleet, service: "*", group_by: [operator], indicator: { type: availability }, objective: 99.5, window: 30d }
+"#;
+
+    fn series_of(c: &mut Classifier, route: &str, op: &str) -> Vec<u32> {
+        let e = event("checkout", Some(route), Some(op));
+        targets(c, &e).iter().map(|r| r.series).collect()
+    }
+
+    #[test]
+    fn beyond_the_limit_new_combinations_share_the_overflow_series() {
+        let config = crate::config::parse(LIMITED, Path::new("t.yaml")).unwrap();
+        let mut c = Classifier::new(&config);
+        assert_eq!(series_of(&mut c, "/a", "eu"), [0, 0]);
+        assert_eq!(series_of(&mut c, "/b", "us"), [1, 1]);
+        assert_eq!(c.overflow(0).series, None);
+        // Both populations are full: new routes and operators go to series 2, created
+        // for the purpose; known ones keep their series.
+        assert_eq!(series_of(&mut c, "/c", "eu"), [2, 0]);
+        assert_eq!(series_of(&mut c, "/d", "apac"), [2, 2]);
+        assert_eq!(series_of(&mut c, "/b", "latam"), [1, 2]);
+        for route in 0..100 {
+            assert_eq!(series_of(&mut c, &format!("/r{route}"), "us")[0], 2);
+        }
+        assert_eq!(labels(&c, 0), [["/a"], ["/b"], [OVERFLOW]]);
+        assert_eq!(
+            labels(&c, 1),
+            [["checkout", "eu"], ["checkout", "us"], [OVERFLOW, OVERFLOW]]
+        );
+        assert_eq!(c.overflow(0).series, Some(2));
+        assert_eq!(c.overflow(0).refused, 102);
+        // `apac` and `latam`: each combination counts once, whatever its streams.
+        assert_eq!(c.overflow(1).refused, 2);
+    }
+
+    #[test]
+    fn streams_resolve_to_the_same_series_after_the_cache_is_emptied() {
+        let config = crate::config::parse(LIMITED, Path::new("t.yaml")).unwrap();
+        let mut c = Classifier::new(&config);
+        assert_eq!(c.max_streams(), 1 << 16);
+        let routes = ["/a", "/b", "/c", "/d", "/a"];
+        let before: Vec<Vec<u32>> = routes.iter().map(|r| series_of(&mut c, r, "eu")).collect();
+        assert_eq!(c.cached_streams(), 4);
+        c.make_room(c.max_streams());
+        assert_eq!(c.cached_streams(), 0);
+        let after: Vec<Vec<u32>> = routes.iter().map(|r| series_of(&mut c, r, "eu")).collect();
+        assert_eq!(before, after);
+        assert_eq!(labels(&c, 0).len(), 3);
+        // `/c` and `/d` are refused again but not counted again.
+        assert_eq!(c.overflow(0).refused, 2);
+        assert_eq!(c.overflow(1).refused, 0);
+    }
+
+    #[test]
+    fn overflow_values_in_events_count_in_the_overflow_series() {
+        let config = crate::config::parse(LIMITED, Path::new("t.yaml")).unwrap();
+        let mut c = Classifier::new(&config);
+        // Before the limit is reached, the overflow series may exist already: it is not
+        // counted in the limit, and no second series gets its labels.
+        assert_eq!(series_of(&mut c, OVERFLOW, "eu"), [0, 0]);
+        assert_eq!(c.overflow(0).series, Some(0));
+        assert_eq!(series_of(&mut c, "/a", "eu"), [1, 0]);
+        assert_eq!(series_of(&mut c, "/b", "eu"), [2, 0]);
+        assert_eq!(series_of(&mut c, "/c", "eu"), [0, 0]);
+        assert_eq!(labels(&c, 0), [[OVERFLOW], ["/a"], ["/b"]]);
+        assert_eq!(c.overflow(0).refused, 1);
     }
 }

@@ -227,13 +227,18 @@ fn a_corrupt_newest_checkpoint_falls_back_to_the_previous_one() {
     std::fs::write(newest, bytes).unwrap();
 
     let run = Running::start(&conf);
-    assert_eq!(
+    // Exported from the first evaluation on.
+    let failures = || {
         run.metric(
             "slipstream_checkpoint_load_failures_total",
-            &[("reason", "checksum")]
-        ),
-        Some(1.0)
-    );
+            &[("reason", "checksum")],
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while failures().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(failures(), Some(1.0));
     let restored = read_total(&run);
     assert!(
         restored < 20_000,

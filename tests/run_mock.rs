@@ -1,7 +1,8 @@
 //! Fast tests of `run` in-process, on librdkafka's mock cluster (the real protocol, no
 //! broker process): the same fixture as the end-to-end tests gives the reference report,
-//! events too far in the future are refused with their own reason, and `/readyz` turns
-//! ready once partitions are assigned and caught up.
+//! events too far in the future are refused with their own reason, `/readyz` turns
+//! ready once partitions are assigned and caught up, and routes past the series limit
+//! count in the overflow series, with their counters at /metrics.
 
 mod common;
 
@@ -150,5 +151,70 @@ fn prometheus_sees_what_the_api_reports() {
     let period = cart["windows"]["30d"]["burn_rate"].as_f64().unwrap();
     assert!((value(&sloth).unwrap() - period).abs() < 1e-9, "{sloth}");
     assert_eq!(sloth[0]["metric"]["sloth_service"], "cart");
+    run.stop();
+}
+
+/// `run` with a series limit: past it, routes count in the `__overflow__` series of the API
+/// and of /metrics, and the overflow counters say how many routes and events.
+#[test]
+fn routes_past_the_series_limit_count_in_the_overflow_series() {
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("many-routes", 1, 1).unwrap();
+    let brokers = cluster.bootstrap_servers();
+    let now = wall_ms();
+    // Ten routes, each twice, the second time with a 503.
+    let records: Vec<(i32, Vec<u8>)> = (0..20)
+        .map(|i| {
+            let (route, status) = (i % 10, if i < 10 { 200 } else { 503 });
+            let line = format!(
+                r#"{{"timestamp":{},"service":"checkout","route":"/r{route}","status":{status},"latency_ms":5}}"#,
+                now - 60_000 + i
+            );
+            (0, line.into_bytes())
+        })
+        .collect();
+    produce(&brokers, "many-routes", &records);
+    let run = InProcess::start(&format!(
+        "limits: {{ max_series_per_slo: 3 }}\n\
+         slos:\n  - {{ name: routes, service: checkout, group_by: [route], \
+         indicator: {{ type: availability }}, objective: 99, window: 1d }}\n\
+         kafka: {{ brokers: \"{brokers}\", topics: [many-routes], group: limits }}\n\
+         http: {{ listen: \"127.0.0.1:0\" }}\nevaluation: {{ clock: event }}\n"
+    ));
+    let addr = run.addr();
+    wait_until(Duration::from_secs(60), || {
+        api(&addr, "")["events"]["read"] == 20
+    });
+    let report = api(&addr, "");
+    let routes: Vec<&str> = report["slos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["labels"]["route"].as_str().unwrap())
+        .collect();
+    assert_eq!(routes, ["/r0", "/r1", "/r2", "__overflow__"]);
+    let overflow = &report["slos"][3]["windows"]["1d"];
+    assert_eq!(
+        (&overflow["total"], &overflow["good"]),
+        (&14.into(), &7.into())
+    );
+    let slo = [("slo", "routes")];
+    wait_until(Duration::from_secs(10), || {
+        let (_, metrics) = common::http::get(&addr, "/metrics").unwrap();
+        let samples = common::http::samples(&metrics);
+        let sample = |name| common::http::sample(&samples, name, &slo);
+        let bad = common::http::sample(
+            &samples,
+            "slipstream_slo_events_total",
+            &[
+                ("slo", "routes"),
+                ("route", "__overflow__"),
+                ("outcome", "bad"),
+            ],
+        );
+        sample("slipstream_series_overflow_total") == Some(7.0)
+            && sample("slipstream_series_overflow_events_total") == Some(14.0)
+            && bad == Some(7.0)
+    });
     run.stop();
 }

@@ -50,6 +50,7 @@ fn report(at_min: i64, name: &str, total: u64, short_errors: f64, long_errors: f
     Report {
         at_ms: at_min * 60_000,
         events: EventCounts::default(),
+        overflow: Vec::new(),
         slos: vec![SeriesReport {
             name: name.into(),
             labels: vec![],

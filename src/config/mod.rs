@@ -8,6 +8,7 @@ pub mod alerting;
 pub mod durability;
 mod duration;
 pub mod events;
+pub mod limits;
 pub mod outputs;
 pub mod raw;
 pub mod run;
@@ -18,6 +19,7 @@ use std::path::{Path, PathBuf};
 pub use alerting::{AlertPolicy, AlertRule, AlertingSettings, AlertmanagerSettings, Severity};
 pub use duration::Span;
 pub use events::{EventSchema, FieldPath, LabelField, MAX_LABELS};
+pub use limits::Limits;
 pub use run::{Clock, Evaluation, KafkaSettings, RunSettings};
 pub use validate::validate;
 
@@ -50,6 +52,8 @@ pub struct Config {
     pub state: Option<durability::StateSettings>,
     /// Where `run` produces invalid messages; none without a `dead_letter` section.
     pub dead_letter: Option<durability::DeadLetterSettings>,
+    /// Bounds on the series the input can create.
+    pub limits: Limits,
 }
 
 /// One SLO, checked and normalised.

@@ -32,6 +32,9 @@ pub struct RawConfig {
     pub state: Option<super::durability::RawState>,
     /// `run` only: where invalid messages are produced.
     pub dead_letter: Option<super::durability::RawDeadLetter>,
+    /// Bounds on what the input can make slipstream hold (`replay` and `run`).
+    #[serde(default)]
+    pub limits: super::limits::RawLimits,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).

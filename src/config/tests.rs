@@ -228,3 +228,26 @@ fn missing_file() {
         .to_string();
     assert!(e.contains("/nonexistent/slo.yaml"), "{e}");
 }
+
+#[test]
+fn series_limit_is_positive_and_its_section_strict() {
+    let limited = format!("limits: {{ max_series_per_slo: 500 }}\n{GOOD}");
+    assert_eq!(parse_text(&limited).unwrap().limits.max_series_per_slo, 500);
+    assert_eq!(parse_text(GOOD).unwrap().limits, Limits::default());
+    for (section, field) in [
+        (
+            "limits: { max_series_per_slo: 0 }",
+            "limits.max_series_per_slo",
+        ),
+        (
+            "limits: { max_series_per_slo: -5 }",
+            "limits.max_series_per_slo",
+        ),
+        ("limits: { max_series: 10 }", "limits"),
+    ] {
+        let m = parse_text(&format!("{section}\n{GOOD}"))
+            .unwrap_err()
+            .to_string();
+        assert_names(&m, &[field]);
+    }
+}

@@ -69,6 +69,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
     let dead_letter =
         super::durability::build_dead_letter(raw.dead_letter.as_ref(), &run.kafka.topics)
             .map_err(|(field, m)| err(None, field, m))?;
+    let limits = super::limits::build(&raw.limits).map_err(|(field, m)| err(None, field, m))?;
     Ok(Config {
         events,
         slos,
@@ -77,6 +78,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         outputs,
         state,
         dead_letter,
+        limits,
     })
 }
 

@@ -202,6 +202,8 @@ impl Engine {
             capture,
             ..
         } = self;
+        // Once per batch, so that the stream numbers of this batch stay valid.
+        classifier.make_room(events.len());
         for e in events.iter_mut() {
             e.stream = classifier.stream(e.hash, &keys[e.key.0 as usize..e.key.1 as usize]);
         }

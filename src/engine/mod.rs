@@ -21,7 +21,7 @@ use crate::classify::{Classifier, StreamKeys};
 use crate::config::{Config, Slo, Span};
 use crate::decode::timestamp::format_rfc3339;
 use crate::decode::{Decoder, Invalid};
-use crate::report::{self, EventCounts, Report, SeriesReport, WindowReport};
+use crate::report::{self, EventCounts, Report, SeriesOverflow, SeriesReport, WindowReport};
 use crate::window::latency::Accumulator;
 use crate::window::{LADDER_MS, Layout, PaneClock, Series, Stage, pane_range};
 
@@ -170,6 +170,7 @@ impl Engine {
     pub fn evaluate(&self, at_ms: i64) -> Result<Report, EvalError> {
         self.check_retained(at_ms)?;
         let mut slos = Vec::new();
+        let mut overflow = Vec::new();
         let mut acc = Accumulator::default();
         // Per SLO: the windows its alert rules read that it does not report.
         let alert_only: Vec<Vec<Span>> = self
@@ -190,7 +191,10 @@ impl Engine {
             let layout = &population.layout;
             let labels = self.classifier.series_labels(p);
             let store = &self.series[p];
-            for ((series, stage), values) in store.series.iter().zip(&store.stages).zip(labels) {
+            let limit = self.classifier.overflow(p);
+            let mut overflow_events = 0;
+            let rows = store.series.iter().zip(&store.stages).zip(labels);
+            for (i, ((series, stage), values)) in rows.enumerate() {
                 let sums: Vec<Vec<u64>> = (0..layout.windows.len())
                     .map(|w| {
                         let mut out = vec![0; layout.width];
@@ -201,6 +205,9 @@ impl Engine {
                 let percentiles = percentiles(series, stage, layout, at_ms, &mut acc);
                 let mut lifetime = vec![0; layout.width];
                 series.lifetime(stage, layout, &mut lifetime);
+                if limit.series == Some(i as u32) {
+                    overflow_events = lifetime[0];
+                }
                 let labels: Vec<(String, String)> = population
                     .label_names
                     .iter()
@@ -250,7 +257,20 @@ impl Engine {
                     ));
                 }
             }
+            overflow.extend(population.slos.iter().map(|&s| {
+                let slo = self.slos[s].name.clone();
+                let (combinations, events) = (limit.refused, overflow_events);
+                (
+                    s,
+                    SeriesOverflow {
+                        slo,
+                        combinations,
+                        events,
+                    },
+                )
+            }));
         }
+        overflow.sort_by_key(|(s, _)| *s);
         slos.sort_by(|(a, x), (b, y)| {
             a.cmp(b).then_with(|| {
                 x.labels
@@ -263,6 +283,7 @@ impl Engine {
             at_ms,
             events: self.counts.clone(),
             slos: slos.into_iter().map(|(_, r)| r).collect(),
+            overflow: overflow.into_iter().map(|(_, o)| o).collect(),
         })
     }
 

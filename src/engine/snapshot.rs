@@ -44,6 +44,8 @@ pub(super) struct Capture {
 /// order they were saved.
 struct CapturedPopulation {
     key: String,
+    /// Label combinations its series limit had refused at the cut.
+    refused: u64,
     /// `(start, end)` in `arena` of each series below the cut; `UNSAVED` until saved.
     spans: Vec<(usize, usize)>,
     arena: Vec<u8>,
@@ -123,6 +125,7 @@ impl Checkpoint {
         for p in &c.populations {
             w.buf.clear();
             w.str(&p.key);
+            w.u64(p.refused);
             w.u64(p.spans.len() as u64);
             w.u64(p.arena.len() as u64);
             out(&w.buf);
@@ -173,8 +176,10 @@ impl Engine {
             .state_keys
             .iter()
             .zip(&self.series)
-            .map(|(key, store)| CapturedPopulation {
+            .enumerate()
+            .map(|(p, (key, store))| CapturedPopulation {
                 key: key.clone(),
+                refused: self.classifier.overflow(p).refused,
                 spans: vec![UNSAVED; store.series.len()],
                 arena: Vec::new(),
                 cursor: 0,
@@ -256,6 +261,7 @@ impl Engine {
         let keys = engine.state_keys.clone();
         for _ in 0..r.len(1 << 20, "the number of populations")? {
             let key = r.str()?;
+            let refused = r.u64()?;
             let n = r.len(bytes.len(), "the number of series")?;
             let arena = r.len(bytes.len(), "the size of a population")?;
             let p = keys.iter().position(|k| k == key);
@@ -273,6 +279,7 @@ impl Engine {
                     if !records.is_empty() {
                         return Err(records.invalid("the end of a population"));
                     }
+                    engine.classifier.restore_refused(p, refused);
                     restored.series += n;
                 }
                 _ => restored.discarded_populations.push(key.to_owned()),

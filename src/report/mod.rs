@@ -54,6 +54,21 @@ pub struct Report {
     pub events: EventCounts,
     /// One entry per SLO series, in config order, then by label values.
     pub slos: Vec<SeriesReport>,
+    /// One entry per SLO, in config order: what its series limit refused (the
+    /// `slipstream_series_overflow*` counters; not part of the JSON report, whose
+    /// overflow series is in `slos` like any other).
+    pub overflow: Vec<SeriesOverflow>,
+}
+
+/// What the series limit (`limits.max_series_per_slo`) refused an SLO since the start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeriesOverflow {
+    pub slo: String,
+    /// Label combinations refused a series of their own (see docs/metrics.md for when
+    /// one is counted twice).
+    pub combinations: u64,
+    /// Events counted in the overflow series instead: its lifetime total, exact.
+    pub events: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -243,6 +258,7 @@ mod tests {
                 too_old: 0,
                 invalid_by_reason: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             },
+            overflow: Vec::new(),
             slos: vec![SeriesReport {
                 name: "a".into(),
                 labels: vec![("service".into(), "x".into())],

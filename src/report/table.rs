@@ -27,6 +27,17 @@ pub fn render(report: &Report) -> String {
         let _ = write!(out, " ({})", reasons.join(", "));
     }
     out.push('\n');
+    for o in report.overflow.iter().filter(|o| o.events > 0) {
+        let _ = writeln!(
+            out,
+            "series limit: {} counted {} events of {} label combinations without a series \
+             of their own in its `{}` series (limits.max_series_per_slo)",
+            o.slo,
+            o.events,
+            o.combinations,
+            crate::classify::OVERFLOW
+        );
+    }
     for series in &report.slos {
         series_block(&mut out, series);
     }

@@ -251,6 +251,7 @@ mod tests {
         Report {
             at_ms,
             events: EventCounts::default(),
+            overflow: Vec::new(),
             slos: vec![SeriesReport {
                 name: "checkout".into(),
                 labels: vec![],

@@ -208,6 +208,13 @@ impl PrometheusSink {
             )
             .absolute(*n);
         }
+        for o in &report.overflow {
+            let slo = || vec![Label::new("slo", o.slo.clone())];
+            self.counter("slipstream_series_overflow_total", slo())
+                .absolute(o.combinations);
+            self.counter("slipstream_series_overflow_events_total", slo())
+                .absolute(o.events);
+        }
         let relaxed = std::sync::atomic::Ordering::Relaxed;
         counter(
             "slipstream_kafka_errors_total",
@@ -390,7 +397,15 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help) in gauges {
         recorder.describe_gauge(name.into(), None, help.into());
     }
-    let counters: [(&str, &str); 13] = [
+    let counters: [(&str, &str); 15] = [
+        (
+            "slipstream_series_overflow_total",
+            "Label combinations an SLO's series limit refused a series of their own.",
+        ),
+        (
+            "slipstream_series_overflow_events_total",
+            "Events counted in an SLO's overflow series, whose labels are __overflow__.",
+        ),
         (
             "slipstream_kafka_output_delivered_total",
             "Records of the Kafka outputs the broker acknowledged.",
@@ -458,13 +473,18 @@ fn describe(recorder: &PrometheusRecorder) {
 mod tests {
     use super::*;
     use crate::config::Span;
-    use crate::report::{EventCounts, Lifetime, WindowReport};
+    use crate::report::{EventCounts, Lifetime, SeriesOverflow, WindowReport};
 
     fn report(sli_window: Option<(u64, u64)>) -> Report {
         let (total, good) = sli_window.unwrap_or((0, 0));
         Report {
             at_ms: 1_795_262_400_000,
             events: EventCounts::default(),
+            overflow: vec![SeriesOverflow {
+                slo: "checkout".into(),
+                combinations: 0,
+                events: 0,
+            }],
             slos: vec![SeriesReport {
                 name: "checkout".into(),
                 labels: vec![("route".into(), "POST /pay".into())],
@@ -514,6 +534,16 @@ mod tests {
             2.0
         );
         assert_eq!(line("slipstream_series "), 1.0);
+        // Before any overflow, its counters are there, at 0, so that `increase()` sees the
+        // first one.
+        assert_eq!(
+            line(r#"slipstream_series_overflow_total{slo="checkout"}"#),
+            0.0
+        );
+        assert_eq!(
+            line(r#"slipstream_series_overflow_events_total{slo="checkout"}"#),
+            0.0
+        );
 
         // An empty window: no SLI sample is set (the registry drops the stale one once
         // idle), but the counts are still exported, as zeros.
