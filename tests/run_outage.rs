@@ -77,17 +77,46 @@ fn ready(addr: &str) -> bool {
 /// says it is not ready.
 fn through_an_outage(addr: &str, counted: u64, down: impl FnOnce()) {
     down();
-    wait_until(
-        "not ready while the broker is down",
-        Duration::from_secs(30),
-        || !ready(addr),
-    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(addr, "/readyz");
+        if status != 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still ready 30 s after the broker went down: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     assert_eq!(read(addr), counted, "the last state is still served");
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(read(addr), counted);
 }
 
-#[test]
+fn the_broker_process_stopped_and_continued() {
+    let Some(tansu) = Tansu::start() else { return };
+    let brokers = tansu.brokers();
+    tansu.create_topic("events", 2);
+    produce(&brokers, "events", &traffic(3_000, 3));
+    let dir = state_dir("tansu-outage");
+    let conf = config(&brokers, "events", &dir, false).replace(
+        "reconnect.backoff.max.ms",
+        "socket.timeout.ms: \"3000\", reconnect.backoff.max.ms",
+    );
+    let run = Running::start(&conf);
+    run.wait_for_read(3_000, Duration::from_secs(60));
+    wait_until("ready", Duration::from_secs(30), || ready(&run.addr));
+    through_an_outage(&run.addr, 3_000, || tansu.pause());
+    tansu.resume();
+    produce(&brokers, "events", &traffic(2_000, 4));
+    run.wait_for_read(5_000, Duration::from_secs(120));
+    wait_until("ready again", Duration::from_secs(60), || ready(&run.addr));
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(read(&run.addr), 5_000, "nothing lost, nothing read twice");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 fn the_mock_brokers_outage_and_return() {
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("events", 2, 1).unwrap();
@@ -115,26 +144,10 @@ fn the_mock_brokers_outage_and_return() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// One after the other: run side by side, the mock cluster's broker did not always look
+/// down to its consumer within 30 s (it always did alone).
 #[test]
-fn the_broker_process_stopped_and_continued() {
-    let Some(tansu) = Tansu::start() else { return };
-    let brokers = tansu.brokers();
-    tansu.create_topic("events", 2);
-    produce(&brokers, "events", &traffic(3_000, 3));
-    let dir = state_dir("tansu-outage");
-    let conf = config(&brokers, "events", &dir, false).replace(
-        "reconnect.backoff.max.ms",
-        "socket.timeout.ms: \"3000\", reconnect.backoff.max.ms",
-    );
-    let run = Running::start(&conf);
-    run.wait_for_read(3_000, Duration::from_secs(60));
-    wait_until("ready", Duration::from_secs(30), || ready(&run.addr));
-    through_an_outage(&run.addr, 3_000, || tansu.pause());
-    tansu.resume();
-    produce(&brokers, "events", &traffic(2_000, 4));
-    run.wait_for_read(5_000, Duration::from_secs(120));
-    wait_until("ready again", Duration::from_secs(60), || ready(&run.addr));
-    std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(read(&run.addr), 5_000, "nothing lost, nothing read twice");
-    let _ = std::fs::remove_dir_all(&dir);
+fn broker_outages() {
+    the_mock_brokers_outage_and_return();
+    the_broker_process_stopped_and_continued();
 }
