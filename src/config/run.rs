@@ -3,12 +3,16 @@
 //! (`evaluation`). `replay` accepts and ignores them, so one file serves both.
 //!
 //! Raw mirrors (deny unknown fields) first, then [`build`]: pure checks, defaults in one
-//! place ([`RunSettings::default`]).
+//! place ([`RunSettings::default`]). Secrets (the bearer token, `kafka.properties_env`)
+//! are named by environment variable and read only by [`RunSettings::read_env`], which
+//! `run` calls and `replay` does not.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use serde::Deserialize;
+
+use super::secret::{FromEnv, Secret, check_var_name, is_secret_property};
 
 /// librdkafka properties that slipstream sets itself: offsets are stored only once their
 /// events are in the engine's state, which a user value would silently break.
@@ -28,7 +32,7 @@ const OWNED_PROPERTIES: [(&str, &str); 4] = [
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping: brokers, topics, group, properties"
+    expecting = "a mapping: brokers, topics, group, properties, properties_env"
 )]
 pub struct RawKafka {
     /// Comma-separated `host:port` list.
@@ -36,10 +40,14 @@ pub struct RawKafka {
     pub topics: Option<Vec<String>>,
     /// The consumer group.
     pub group: Option<String>,
-    /// Passed through to librdkafka (`session.timeout.ms`, `sasl.*` for PLAIN …). This
-    /// build has no TLS or SCRAM (docs/run.md).
+    /// Passed through to librdkafka (`session.timeout.ms`, `security.protocol`,
+    /// `sasl.mechanisms`, `ssl.ca.location` …); secrets are refused here.
     #[serde(default)]
     pub properties: BTreeMap<String, RawProperty>,
+    /// librdkafka property → the environment variable holding its value, for secrets
+    /// (`sasl.password: KAFKA_SASL_PASSWORD`).
+    #[serde(default)]
+    pub properties_env: BTreeMap<String, String>,
 }
 
 /// A librdkafka property value; YAML may write `6000` or `"6000"`, both mean the same.
@@ -52,10 +60,13 @@ pub enum RawProperty {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping: listen")]
+#[serde(deny_unknown_fields, expecting = "a mapping: listen, token_env")]
 pub struct RawHttp {
     /// `host:port` of the HTTP server (metrics, API, health).
     pub listen: Option<String>,
+    /// The environment variable holding the bearer token every endpoint but the probes
+    /// requires.
+    pub token_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,7 +99,10 @@ pub struct KafkaSettings {
     pub brokers: String,
     pub topics: Vec<String>,
     pub group: String,
+    /// Passed to librdkafka as they are; never a secret ([`is_secret_property`]).
     pub properties: Vec<(String, String)>,
+    /// Passed to librdkafka with the value of their environment variable.
+    pub properties_env: Vec<(String, FromEnv)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -103,6 +117,8 @@ pub struct Evaluation {
 pub struct RunSettings {
     pub kafka: KafkaSettings,
     pub listen: SocketAddr,
+    /// `http.token_env`: the bearer token of every endpoint but `/healthz` and `/readyz`.
+    pub token: Option<FromEnv>,
     pub evaluation: Evaluation,
 }
 
@@ -115,8 +131,10 @@ impl Default for RunSettings {
                 topics: vec!["gateway-events".into()],
                 group: "slipstream".into(),
                 properties: Vec::new(),
+                properties_env: Vec::new(),
             },
             listen: SocketAddr::from(([127, 0, 0, 1], 9898)),
+            token: None,
             evaluation: Evaluation {
                 clock: Clock::Wall,
                 delay_ms: 5_000,
@@ -156,10 +174,25 @@ pub fn build(
         out.kafka.group = group.trim().to_owned();
     }
     for (key, value) in &kafka.properties {
-        if let Some((_, why)) = OWNED_PROPERTIES.iter().find(|(k, _)| k == key) {
+        let field = format!("kafka.properties.{key}");
+        owned(key).map_err(|m| (field.clone(), m))?;
+        if is_secret_property(key) {
+            // An error, not a warning: a config file is read by more people and tools
+            // (repositories, ConfigMaps, CI logs) than its secrets should be, and a
+            // warning is seen only once the secret is already there.
             return Err((
-                format!("kafka.properties.{key}"),
-                format!("slipstream sets this itself: {why}"),
+                field,
+                format!(
+                    "`{key}` holds a secret, which does not belong in a config file: put \
+                     it in an environment variable and name that in `kafka.properties_env` \
+                     (e.g. `properties_env: {{ {key}: KAFKA_SECRET }}`)"
+                ),
+            ));
+        }
+        if kafka.properties_env.contains_key(key) {
+            return Err((
+                field,
+                format!("`{key}` is also in `kafka.properties_env`; keep one of the two"),
             ));
         }
         let value = match value {
@@ -169,6 +202,14 @@ pub fn build(
         };
         out.kafka.properties.push((key.clone(), value));
     }
+    for (key, var) in &kafka.properties_env {
+        let field = format!("kafka.properties_env.{key}");
+        owned(key).map_err(|m| (field.clone(), m))?;
+        check_var_name(var.trim()).map_err(|m| (field, m))?;
+        out.kafka
+            .properties_env
+            .push((key.clone(), FromEnv::named(var.trim())));
+    }
     if let Some(listen) = &http.listen {
         out.listen = listen.trim().parse().map_err(|_| {
             (
@@ -176,6 +217,10 @@ pub fn build(
                 format!("`{listen}` is not a host:port such as 127.0.0.1:9898"),
             )
         })?;
+    }
+    if let Some(var) = &http.token_env {
+        check_var_name(var.trim()).map_err(|m| ("http.token_env".to_owned(), m))?;
+        out.token = Some(FromEnv::named(var.trim()));
     }
     let e = &mut out.evaluation;
     if let Some(clock) = &evaluation.clock {
@@ -203,6 +248,71 @@ pub fn build(
         e.max_clock_skew_ms,
     )?;
     Ok(out)
+}
+
+/// Refuses a property slipstream sets itself.
+fn owned(key: &str) -> Result<(), String> {
+    match OWNED_PROPERTIES.iter().find(|(k, _)| *k == key) {
+        Some((_, why)) => Err(format!("slipstream sets this itself: {why}")),
+        None => Ok(()),
+    }
+}
+
+impl RunSettings {
+    /// Reads every secret the config names from the environment (`lookup` is
+    /// `std::env::var` outside tests): `(field path, message)` for a variable that is not
+    /// set or empty. The token loses surrounding whitespace (no HTTP client can send
+    /// it); Kafka values are used as they are.
+    pub fn read_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), (String, String)> {
+        if let Some(token) = &mut self.token {
+            let value = lookup(&token.var).map(|v| v.trim().to_owned());
+            token.value = Some(Secret::new(value.filter(|v| !v.is_empty()).ok_or_else(
+                || {
+                    (
+                        "http.token_env".to_owned(),
+                        format!(
+                            "the environment variable `{}` is not set or is empty: set it \
+                             to the bearer token clients must send, or remove \
+                             `http.token_env`",
+                            token.var
+                        ),
+                    )
+                },
+            )?));
+        }
+        for (key, from) in &mut self.kafka.properties_env {
+            let value = lookup(&from.var).filter(|v| !v.is_empty());
+            from.value = Some(Secret::new(value.ok_or_else(|| {
+                (
+                    format!("kafka.properties_env.{key}"),
+                    format!(
+                        "the environment variable `{}` is not set or is empty: set it to \
+                         the value of `{key}`, or remove this entry",
+                        from.var
+                    ),
+                )
+            })?));
+        }
+        Ok(())
+    }
+
+    /// The first secret [`RunSettings::read_env`] has not read yet, as `(field path,
+    /// variable)`.
+    pub fn unread_env(&self) -> Option<(String, String)> {
+        let token = self.token.iter().map(|t| ("http.token_env".to_owned(), t));
+        let kafka = self
+            .kafka
+            .properties_env
+            .iter()
+            .map(|(key, t)| (format!("kafka.properties_env.{key}"), t));
+        token
+            .chain(kafka)
+            .find(|(_, t)| t.value.is_none())
+            .map(|(field, t)| (field, t.var.clone()))
+    }
 }
 
 /// `250ms`, `5s`, `1m`, `1h`: a duration in milliseconds, at most a day.
@@ -265,5 +375,142 @@ mod tests {
             build(&kafka, &RawHttp::default(), &RawEvaluation::default()).unwrap_err();
         assert_eq!(field, "kafka.properties.enable.auto.offset.store");
         assert!(message.contains("after its event is counted"), "{message}");
+    }
+
+    fn build_kafka(kafka: &RawKafka) -> Result<RunSettings, (String, String)> {
+        build(kafka, &RawHttp::default(), &RawEvaluation::default())
+    }
+
+    fn text(s: &str) -> RawProperty {
+        RawProperty::Text(s.into())
+    }
+
+    /// A `SASL_SSL` + SCRAM consumer with its password from the environment.
+    fn sasl_kafka() -> RawKafka {
+        let mut kafka = RawKafka::default();
+        for (k, v) in [
+            ("security.protocol", "SASL_SSL"),
+            ("sasl.mechanisms", "SCRAM-SHA-512"),
+            ("sasl.username", "slipstream"),
+        ] {
+            kafka.properties.insert(k.into(), text(v));
+        }
+        kafka
+            .properties_env
+            .insert("sasl.password".into(), "KAFKA_SASL_PASSWORD".into());
+        kafka
+    }
+
+    #[test]
+    fn properties_env_are_read_and_never_shown() {
+        let mut settings = build_kafka(&sasl_kafka()).unwrap();
+        assert_eq!(
+            settings.unread_env(),
+            Some((
+                "kafka.properties_env.sasl.password".into(),
+                "KAFKA_SASL_PASSWORD".into()
+            ))
+        );
+        settings
+            .read_env(|var| (var == "KAFKA_SASL_PASSWORD").then(|| "hunter2".into()))
+            .unwrap();
+        assert_eq!(settings.unread_env(), None);
+        let (key, from) = &settings.kafka.properties_env[0];
+        assert_eq!(key, "sasl.password");
+        assert_eq!(from.value.as_ref().map(Secret::expose), Some("hunter2"));
+        let shown = format!("{settings:?}\n{settings:#?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("KAFKA_SASL_PASSWORD"), "{shown}");
+    }
+
+    #[test]
+    fn a_missing_or_empty_variable_names_the_key_and_the_variable() {
+        for value in [None, Some(String::new())] {
+            let mut settings = build_kafka(&sasl_kafka()).unwrap();
+            let (field, message) = settings.read_env(|_| value.clone()).unwrap_err();
+            assert_eq!(field, "kafka.properties_env.sasl.password");
+            assert!(message.contains("`KAFKA_SASL_PASSWORD`"), "{message}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_refused_inline() {
+        for key in [
+            "sasl.password",
+            "ssl.key.password",
+            "sasl.oauthbearer.client.secret",
+        ] {
+            let mut kafka = RawKafka::default();
+            kafka.properties.insert(key.into(), text("hunter2"));
+            let (field, message) = build_kafka(&kafka).unwrap_err();
+            assert_eq!(field, format!("kafka.properties.{key}"));
+            assert!(message.contains("kafka.properties_env"), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+    }
+
+    #[test]
+    fn properties_env_refuses_owned_duplicate_and_bad_names() {
+        let mut kafka = sasl_kafka();
+        kafka
+            .properties_env
+            .insert("group.id".into(), "GROUP".into());
+        let (field, message) = build_kafka(&kafka).unwrap_err();
+        assert_eq!(field, "kafka.properties_env.group.id");
+        assert!(message.contains("kafka.group"), "{message}");
+
+        let mut kafka = sasl_kafka();
+        kafka
+            .properties_env
+            .insert("sasl.username".into(), "KAFKA_USER".into());
+        let (field, message) = build_kafka(&kafka).unwrap_err();
+        assert_eq!(field, "kafka.properties.sasl.username");
+        assert!(message.contains("keep one"), "{message}");
+
+        let mut kafka = sasl_kafka();
+        kafka
+            .properties_env
+            .insert("ssl.key.password".into(), "KEY-PASSWORD".into());
+        let (field, message) = build_kafka(&kafka).unwrap_err();
+        assert_eq!(field, "kafka.properties_env.ssl.key.password");
+        assert!(
+            message.contains("not an environment variable name"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn token_env_is_read_trimmed_and_never_shown() {
+        let http = RawHttp {
+            listen: None,
+            token_env: Some("SLIPSTREAM_TOKEN".into()),
+        };
+        let build_http = || build(&RawKafka::default(), &http, &RawEvaluation::default());
+        let mut settings = build_http().unwrap();
+        assert_eq!(
+            settings.unread_env(),
+            Some(("http.token_env".into(), "SLIPSTREAM_TOKEN".into()))
+        );
+        settings
+            .read_env(|var| (var == "SLIPSTREAM_TOKEN").then(|| "t0ken\n".into()))
+            .unwrap();
+        let token = settings.token.as_ref().and_then(|t| t.value.as_ref());
+        assert!(token.is_some_and(|t| t.matches(b"t0ken")));
+        assert!(!format!("{settings:?}").contains("t0ken"));
+
+        for value in [None, Some("  \n".to_owned())] {
+            let (field, message) = build_http()
+                .unwrap()
+                .read_env(|_| value.clone())
+                .unwrap_err();
+            assert_eq!(field, "http.token_env");
+            assert!(message.contains("`SLIPSTREAM_TOKEN`"), "{message}");
+        }
+        let bad = RawHttp {
+            listen: None,
+            token_env: Some("my token".into()),
+        };
+        let (field, _) = build(&RawKafka::default(), &bad, &RawEvaluation::default()).unwrap_err();
+        assert_eq!(field, "http.token_env");
     }
 }

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
@@ -20,6 +19,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use crate::alert::Transition;
 use crate::config::KafkaSettings;
 use crate::decode::timestamp::format_rfc3339;
+use crate::kafka_client::client_config;
 use crate::report::{Report, SeriesReport};
 
 /// Records librdkafka may hold before `send` refuses more.
@@ -62,19 +62,14 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// A producer on the brokers (and client properties) of the source.
+    /// A producer on the brokers, client properties and secrets of the source.
     pub fn new(
         kafka: &KafkaSettings,
         sli: Option<(String, i64)>,
         alert_topic: Option<String>,
     ) -> Result<KafkaSink, KafkaError> {
         let stats = Arc::new(KafkaSinkStats::default());
-        let mut config = ClientConfig::new();
-        for (key, value) in &kafka.properties {
-            config.set(key, value);
-        }
-        let producer = config
-            .set("bootstrap.servers", &kafka.brokers)
+        let producer = client_config(kafka, &[])
             .set("client.id", "slipstream-outputs")
             .set("enable.idempotence", "true")
             .set("linger.ms", "20")

@@ -124,6 +124,11 @@ impl PrometheusSink {
         }
     }
 
+    /// Counts requests the HTTP server refused for a missing or wrong bearer token.
+    pub fn unauthorized_counter(&self) -> Counter {
+        self.counter("slipstream_http_unauthorized_total", Vec::new())
+    }
+
     /// Publishes one report, and the state of the engine and the source with it.
     pub fn publish(&mut self, report: &Report, live_series: usize, status: &SourceStatus) {
         // After a gap in publishing (skipped or slow evaluations) the registry may have
@@ -389,7 +394,11 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help) in gauges {
         recorder.describe_gauge(name.into(), None, help.into());
     }
-    let counters: [(&str, &str); 13] = [
+    let counters: [(&str, &str); 14] = [
+        (
+            "slipstream_http_unauthorized_total",
+            "HTTP requests refused for a missing or wrong bearer token (http.token_env).",
+        ),
         (
             "slipstream_kafka_output_delivered_total",
             "Records of the Kafka outputs the broker acknowledged.",

@@ -15,7 +15,7 @@ use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::client::ClientContext;
-use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message};
@@ -25,6 +25,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use super::{PartitionLag, SourceStatus};
 use crate::config::KafkaSettings;
 use crate::engine::Engine;
+use crate::kafka_client::client_config;
 
 /// Messages per batch: large enough to amortise the lock and the offset store, small
 /// enough that a batch is ingested in well under a millisecond.
@@ -35,6 +36,17 @@ const IN_FLIGHT: usize = 2;
 const REVOKE_WAIT: Duration = Duration::from_secs(10);
 /// How long a poll waits for the first message of a batch; bounds how late a stop is seen.
 const POLL_WAIT: Duration = Duration::from_millis(100);
+/// The consumer's settings that `kafka.properties` may override (docs/run.md).
+const CONSUMER_DEFAULTS: [(&str, &str); 5] = [
+    ("client.id", "slipstream"),
+    ("enable.auto.commit", "true"),
+    ("auto.offset.reset", "earliest"),
+    ("statistics.interval.ms", "1000"),
+    // librdkafka pauses fetching a partition whose local queue is full for this long
+    // (default 1 s): a consumer as fast as ours then drains the queue and idles for most
+    // of that second.
+    ("fetch.queue.backoff.ms", "10"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -216,23 +228,11 @@ impl KafkaSource {
         settings: &KafkaSettings,
         status: Arc<SourceStatus>,
     ) -> Result<KafkaSource, SourceError> {
-        let mut config = ClientConfig::new();
+        let mut config = client_config(settings, &CONSUMER_DEFAULTS);
         config
-            .set("bootstrap.servers", &settings.brokers)
             .set("group.id", &settings.group)
-            .set("client.id", "slipstream")
             .set("enable.auto.offset.store", "false")
-            .set("enable.auto.commit", "true")
-            .set("auto.offset.reset", "earliest")
-            .set("statistics.interval.ms", "1000")
-            .set("enable.partition.eof", "false")
-            // librdkafka pauses fetching a partition whose local queue is full for this
-            // long (default 1 s): a consumer as fast as ours then drains the queue and
-            // idles for most of that second.
-            .set("fetch.queue.backoff.ms", "10");
-        for (key, value) in &settings.properties {
-            config.set(key, value);
-        }
+            .set("enable.partition.eof", "false");
         let consumer: BaseConsumer<SourceContext> = config
             .create_with_context(SourceContext {
                 status,
