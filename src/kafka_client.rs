@@ -10,6 +10,7 @@
 //! properties, and rdkafka's `Debug` of a config leaves them out.
 
 use rdkafka::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
 
 use crate::config::KafkaSettings;
 
@@ -21,6 +22,11 @@ use crate::config::KafkaSettings;
 /// left out; [`crate::run::start`] refuses to start with one.
 pub fn client_config(settings: &KafkaSettings, defaults: &[(&str, &str)]) -> ClientConfig {
     let mut config = ClientConfig::new();
+    // rdkafka derives librdkafka's log level from the `log` crate, which slipstream does
+    // not use (it logs with `tracing`), and so would drop everything below errors: a
+    // refused TLS handshake or a timed-out connection would leave no line. librdkafka
+    // emits debug lines only for the contexts `debug` names; RUST_LOG filters the rest.
+    config.set_log_level(RDKafkaLogLevel::Debug);
     for (key, value) in defaults {
         config.set(*key, *value);
     }

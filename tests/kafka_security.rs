@@ -13,7 +13,8 @@
 //! 3. The same config against Tansu requiring SASL itself (`--authentication`): librdkafka
 //!    and a real broker's SCRAM run the exchange, which the broker refuses (Tansu 0.6 lets
 //!    only an authenticated client create SCRAM users, so no login can succeed there).
-//! 4. A broker certificate the configured CA did not sign is refused.
+//! 4. A broker certificate the configured CA did not sign is refused, and so is TLS to a
+//!    plaintext listener.
 //!
 //! Every refusal leaves nothing read, the instance not ready,
 //! `slipstream_kafka_errors_total` counting and the log saying why, without a secret.
@@ -49,7 +50,7 @@ struct Secured {
     pki: Pki,
     sasl: Sasl,
     _proxy: TlsProxy,
-    _tansu: Tansu,
+    tansu: Tansu,
     /// Where clients connect: the TLS proxy.
     brokers: String,
 }
@@ -66,7 +67,7 @@ impl Secured {
             pki,
             sasl,
             _proxy: proxy,
-            _tansu: tansu,
+            tansu,
         })
     }
 
@@ -225,7 +226,7 @@ fn refused(run: Running, log: &Path) -> String {
     assert_eq!(read.unwrap_or(0.0), 0.0);
     drop(run);
     let text = std::fs::read_to_string(log).unwrap();
-    let _ = log;
+    let _ = std::fs::remove_file(log);
     assert_no_secret("log", &text);
     text
 }
@@ -264,4 +265,26 @@ fn an_untrusted_broker_certificate_is_refused_and_reported() {
     let config = broker.config("untrusted", &broker.pki.other_ca);
     let text = refused(run(&config, PASSWORD, &log), &log);
     assert!(text.contains("certificate verify failed"), "{text}");
+}
+
+#[test]
+fn tls_to_a_plaintext_listener_is_refused_and_reported() {
+    let Some(broker) = Secured::start(Sasl::None) else {
+        return;
+    };
+    let log = log_file("plaintext");
+    // The broker waits for a request that never comes: the client's connection setup
+    // times out (30 s by default).
+    let config = broker
+        .config("plaintext", &broker.pki.ca)
+        .replace(&broker.brokers, &broker.tansu.brokers())
+        .replace(
+            "debug: conf",
+            "debug: conf\n    socket.connection.setup.timeout.ms: 2000",
+        );
+    let text = refused(run(&config, PASSWORD, &log), &log);
+    assert!(
+        text.contains("Connection setup timed out in state SSL_HANDSHAKE"),
+        "{text}"
+    );
 }
