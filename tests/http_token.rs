@@ -177,3 +177,21 @@ fn run_stops_with_a_config_error_when_the_token_variable_is_missing() {
         "{stderr}"
     );
 }
+
+/// A program that starts `run` on a config whose secrets it never read is told so,
+/// rather than served without its token.
+#[test]
+fn run_refuses_a_config_whose_secrets_were_not_read() {
+    let config = slipstream::config::parse(
+        &format!("{SLOS}http: {{ listen: \"127.0.0.1:0\", token_env: TEST_TOKEN }}\n"),
+        std::path::Path::new("unread.yaml"),
+    )
+    .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let started = rt.block_on(slipstream::run::start(&config, std::future::pending()));
+    let message = started.err().expect("refused").to_string();
+    assert!(
+        message.starts_with("http.token_env: the environment variable `TEST_TOKEN` was never read"),
+        "{message}"
+    );
+}
