@@ -42,6 +42,23 @@ pub fn client_config(settings: &KafkaSettings, defaults: &[(&str, &str)]) -> Cli
     config
 }
 
+/// Logs a librdkafka message with `tracing`, under the target `librdkafka`: what every
+/// client context's `ClientContext::log` does (the default goes to the `log` crate,
+/// which slipstream does not use, so a producer's TLS or SASL failure would be lost).
+pub fn log(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {message}"),
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "librdkafka", "{fac}: {message}")
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac}: {message}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use rdkafka::consumer::BaseConsumer;

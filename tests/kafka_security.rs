@@ -4,8 +4,9 @@
 //! variables (`kafka.properties_env`) and its API behind a bearer token.
 //!
 //! 1. `SSL` with mutual TLS, the client key's passphrase from the environment: the replay
-//!    fixture gives the reference counts, and no secret appears in the log (librdkafka's
-//!    config dump included), `/metrics` or `/api/v1/slos`.
+//!    fixture gives the reference counts, the producer of the Kafka outputs delivers
+//!    alert transitions through the same settings, and no secret appears in the log (librdkafka's config dump
+//!    included), `/metrics` or `/api/v1/slos`.
 //! 2. `SASL_SSL` with `SCRAM-SHA-512` (config/kafka-tls-sasl.yaml), the password from the
 //!    environment: the same counts, through the proxy's SCRAM gate (tests/common/scram.rs,
 //!    a stand-in for a broker's SASL layer that verifies the client's proof); a wrong
@@ -159,11 +160,32 @@ fn fixture_records(partitions: i32) -> Vec<(i32, Vec<u8>)> {
 /// Runs the fixture through `broker` and checks the counts, and that no secret shows.
 fn consumes_the_fixture_and_shows_no_secret(broker: &Secured, topic: &str) {
     create_topic_with(&broker.brokers, &broker.client(), topic, 2);
+    // The fixture's incidents fire alerts, whose transitions go to a topic: the
+    // producer of the Kafka outputs gets the same TLS and SASL settings and secrets.
+    let alert_topic = format!("{topic}-alerts");
+    create_topic_with(&broker.brokers, &broker.client(), &alert_topic, 1);
     let records = fixture_records(2);
     produce_with(&broker.brokers, &broker.client(), topic, &records);
     let log = log_file(topic);
-    let run = run(&broker.config(topic, &broker.pki.ca), PASSWORD, &log);
+    let config = format!(
+        "{}alerting: {{ kafka_topic: {alert_topic} }}\n",
+        broker.config(topic, &broker.pki.ca)
+    );
+    let run = run(&config, PASSWORD, &log);
     run.wait_for_read(records.len() as u64, Duration::from_secs(90));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while run
+        .metric("slipstream_kafka_output_delivered_total", &[])
+        .unwrap_or(0.0)
+        < 1.0
+    {
+        assert!(Instant::now() < deadline, "no alert transition delivered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        run.metric("slipstream_kafka_output_failed_total", &[]),
+        Some(0.0)
+    );
 
     let (status, api) = run.get("/api/v1/slos");
     assert_eq!(status, 200, "{api}");

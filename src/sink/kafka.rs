@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
@@ -35,7 +36,11 @@ pub struct KafkaSinkStats {
 
 struct Counting(Arc<KafkaSinkStats>);
 
-impl ClientContext for Counting {}
+impl ClientContext for Counting {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        crate::kafka_client::log(level, fac, message);
+    }
+}
 
 impl ProducerContext for Counting {
     type DeliveryOpaque = ();
