@@ -1,7 +1,8 @@
 //! The one place a librdkafka client config is made from the `kafka` section, for the
 //! consumer ([`crate::source::kafka`]) and every producer ([`crate::sink::kafka`]): each
 //! client gets the same brokers, `kafka.properties` and secrets from
-//! `kafka.properties_env`, so that TLS and SASL settings apply to all of them alike.
+//! `kafka.properties_env`, so that TLS and SASL settings apply to all of them alike; and
+//! [`log`], which every client context uses for librdkafka's messages.
 //!
 //! librdkafka is built with OpenSSL (vendored: compiled from source, nothing to install),
 //! so `security.protocol` `SSL` and `SASL_SSL`, and the SASL mechanisms `PLAIN`,
