@@ -12,10 +12,10 @@
 FROM rust:1-bookworm AS build
 # rdkafka-sys builds librdkafka from source with its own ./configure (bash) and make,
 # with a C compiler; no cmake. libz-sys links the system zlib (found with pkg-config).
-# rust:1-bookworm already has all of these; they are listed so that the build does not
-# depend on that.
+# openssl-src compiles OpenSSL (TLS, SCRAM) with perl and make. rust:1-bookworm already
+# has all of these; they are listed so that the build does not depend on that.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential pkg-config zlib1g-dev \
+    && apt-get install -y --no-install-recommends build-essential perl pkg-config zlib1g-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the build needs: the manifest names the bench target, so benches/ must be
@@ -33,10 +33,12 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     && cp target/release/slipstream /usr/local/bin/slipstream
 
 FROM debian:bookworm-slim
-# librdkafka is linked in statically; at run time the binary needs only libc, libgcc_s
-# and libz.so.1 (zlib1g, part of the base image, installed here to say so).
+# librdkafka and OpenSSL are linked in statically; at run time the binary needs only
+# libc, libgcc_s and libz.so.1 (zlib1g, part of the base image, installed here to say
+# so). ca-certificates: the system's CA store, for `ssl.ca.location: probe` with a
+# broker whose certificate is publicly trusted (docs/run.md#kafka-over-tls-and-sasl).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends zlib1g \
+    && apt-get install -y --no-install-recommends zlib1g ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=build /usr/local/bin/slipstream /usr/local/bin/slipstream
 RUN useradd --system --uid 10001 --no-create-home slipstream

@@ -60,6 +60,7 @@ fn outputs(c: &mut Criterion) {
         topics: vec![],
         group: String::new(),
         properties: vec![("message.timeout.ms".into(), "1000".into())],
+        properties_env: vec![],
     };
     let mut kafka = KafkaSink::new(&unreachable, Some(("sli".into(), 1)), None).expect("producer");
     group.bench_function("kafka_snapshots", |b| {

@@ -31,6 +31,7 @@ pub mod config;
 pub mod decode;
 pub mod demo;
 pub mod engine;
+pub mod kafka_client;
 pub mod loadgen;
 pub mod replay;
 pub mod report;

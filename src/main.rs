@@ -80,7 +80,7 @@ fn run(cli: Cli) -> Result<()> {
             group,
         } => {
             let path = config;
-            let mut config = config::load(&path)?;
+            let mut config = config::load_for_run(&path)?;
             if brokers.as_deref().is_some_and(|b| b.trim().is_empty())
                 || topics
                     .as_ref()

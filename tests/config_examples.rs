@@ -31,7 +31,13 @@ fn every_example_config_loads() {
         })
         .collect();
     names.sort();
-    for expected in ["envoy.yaml", "example.yaml", "kong.yaml", "nginx.yaml"] {
+    for expected in [
+        "envoy.yaml",
+        "example.yaml",
+        "kafka-tls-sasl.yaml",
+        "kong.yaml",
+        "nginx.yaml",
+    ] {
         assert!(
             names.iter().any(|n| n == expected),
             "{expected} in {names:?}"
@@ -128,4 +134,40 @@ fn preset_examples_decode_their_sample_lines() {
         );
         assert!(!report.slos.is_empty(), "{config_name}: no SLO matched");
     }
+}
+
+/// The TLS and SASL example (docs/run.md): SASL_SSL with SCRAM, the CA, the user inline,
+/// the password and the token from the environment, never shown once read.
+#[test]
+fn the_tls_and_sasl_example_takes_its_secrets_from_the_environment() {
+    let mut config =
+        config::load(&config_dir().join("kafka-tls-sasl.yaml")).expect("loads without secrets");
+    let kafka = &config.run.kafka;
+    let property = |key: &str| {
+        kafka
+            .properties
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(property("security.protocol"), Some("SASL_SSL"));
+    assert_eq!(property("sasl.mechanisms"), Some("SCRAM-SHA-512"));
+    assert_eq!(property("sasl.username"), Some("slipstream"));
+    assert!(property("ssl.ca.location").is_some());
+    let vars: Vec<(&str, &str)> = kafka
+        .properties_env
+        .iter()
+        .map(|(k, from)| (k.as_str(), from.var.as_str()))
+        .collect();
+    assert_eq!(vars, [("sasl.password", "KAFKA_SASL_PASSWORD")]);
+    assert_eq!(
+        config.run.token.as_ref().map(|t| t.var.as_str()),
+        Some("SLIPSTREAM_TOKEN")
+    );
+    config
+        .run
+        .read_env(|var| Some(format!("secret-of-{var}")))
+        .expect("every variable set");
+    assert_eq!(config.run.unread_env(), None);
+    assert!(!format!("{config:?}").contains("secret-of-"));
 }

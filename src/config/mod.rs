@@ -12,6 +12,7 @@ pub mod limits;
 pub mod outputs;
 pub mod raw;
 pub mod run;
+pub mod secret;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub use duration::Span;
 pub use events::{EventSchema, FieldPath, LabelField, MAX_LABELS};
 pub use limits::Limits;
 pub use run::{Clock, Evaluation, KafkaSettings, RunSettings};
+pub use secret::{FromEnv, Secret};
 pub use validate::validate;
 
 /// Windows reported when the config names none. Each SLO's own window is always added.
@@ -159,6 +161,22 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         source,
     })?;
     parse(&text, path)
+}
+
+/// [`load`], then what `run` needs besides: the secrets the config names, read from the
+/// environment ([`RunSettings::read_env`]). A variable that is not set is a config error.
+pub fn load_for_run(path: &Path) -> Result<Config, ConfigError> {
+    let mut config = load(path)?;
+    config
+        .run
+        .read_env(|var| std::env::var(var).ok())
+        .map_err(|(field, message)| ConfigError::Invalid {
+            path: path.to_owned(),
+            slo: None,
+            field,
+            message,
+        })?;
+    Ok(config)
 }
 
 /// Parses and validates config text; `path` only labels errors.

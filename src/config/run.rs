@@ -3,12 +3,16 @@
 //! (`evaluation`). `replay` accepts and ignores them, so one file serves both.
 //!
 //! Raw mirrors (deny unknown fields) first, then [`build`]: pure checks, defaults in one
-//! place ([`RunSettings::default`]).
+//! place ([`RunSettings::default`]). Secrets (the bearer token, `kafka.properties_env`)
+//! are named by environment variable and read only by [`RunSettings::read_env`], which
+//! `run` calls and `replay` does not.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use serde::Deserialize;
+
+use super::secret::{FromEnv, Secret, check_var_name, is_secret_property};
 
 /// librdkafka properties that slipstream sets itself: offsets are stored only once their
 /// events are in the engine's state, which a user value would silently break.
@@ -28,7 +32,7 @@ const OWNED_PROPERTIES: [(&str, &str); 4] = [
 #[derive(Debug, Default, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "a mapping: brokers, topics, group, properties"
+    expecting = "a mapping: brokers, topics, group, properties, properties_env"
 )]
 pub struct RawKafka {
     /// Comma-separated `host:port` list.
@@ -36,10 +40,14 @@ pub struct RawKafka {
     pub topics: Option<Vec<String>>,
     /// The consumer group.
     pub group: Option<String>,
-    /// Passed through to librdkafka (`session.timeout.ms`, `sasl.*` for PLAIN …). This
-    /// build has no TLS or SCRAM (docs/run.md).
+    /// Passed through to librdkafka (`session.timeout.ms`, `security.protocol`,
+    /// `sasl.mechanisms`, `ssl.ca.location` …); secrets are refused here.
     #[serde(default)]
     pub properties: BTreeMap<String, RawProperty>,
+    /// librdkafka property → the environment variable holding its value, for secrets
+    /// (`sasl.password: KAFKA_SASL_PASSWORD`).
+    #[serde(default)]
+    pub properties_env: BTreeMap<String, String>,
 }
 
 /// A librdkafka property value; YAML may write `6000` or `"6000"`, both mean the same.
@@ -52,10 +60,13 @@ pub enum RawProperty {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping: listen")]
+#[serde(deny_unknown_fields, expecting = "a mapping: listen, token_env")]
 pub struct RawHttp {
     /// `host:port` of the HTTP server (metrics, API, health).
     pub listen: Option<String>,
+    /// The environment variable holding the bearer token every endpoint but the probes
+    /// requires.
+    pub token_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,7 +99,10 @@ pub struct KafkaSettings {
     pub brokers: String,
     pub topics: Vec<String>,
     pub group: String,
+    /// Passed to librdkafka as they are; never a secret ([`is_secret_property`]).
     pub properties: Vec<(String, String)>,
+    /// Passed to librdkafka with the value of their environment variable.
+    pub properties_env: Vec<(String, FromEnv)>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -103,6 +117,8 @@ pub struct Evaluation {
 pub struct RunSettings {
     pub kafka: KafkaSettings,
     pub listen: SocketAddr,
+    /// `http.token_env`: the bearer token of every endpoint but `/healthz` and `/readyz`.
+    pub token: Option<FromEnv>,
     pub evaluation: Evaluation,
 }
 
@@ -115,8 +131,10 @@ impl Default for RunSettings {
                 topics: vec!["gateway-events".into()],
                 group: "slipstream".into(),
                 properties: Vec::new(),
+                properties_env: Vec::new(),
             },
             listen: SocketAddr::from(([127, 0, 0, 1], 9898)),
+            token: None,
             evaluation: Evaluation {
                 clock: Clock::Wall,
                 delay_ms: 5_000,
@@ -156,10 +174,25 @@ pub fn build(
         out.kafka.group = group.trim().to_owned();
     }
     for (key, value) in &kafka.properties {
-        if let Some((_, why)) = OWNED_PROPERTIES.iter().find(|(k, _)| k == key) {
+        let field = format!("kafka.properties.{key}");
+        owned(key).map_err(|m| (field.clone(), m))?;
+        if is_secret_property(key) {
+            // An error, not a warning: a config file is read by more people and tools
+            // (repositories, ConfigMaps, CI logs) than its secrets should be, and a
+            // warning is seen only once the secret is already there.
             return Err((
-                format!("kafka.properties.{key}"),
-                format!("slipstream sets this itself: {why}"),
+                field,
+                format!(
+                    "`{key}` holds a secret, which does not belong in a config file: put \
+                     it in an environment variable and name that in `kafka.properties_env` \
+                     (e.g. `properties_env: {{ {key}: KAFKA_SECRET }}`)"
+                ),
+            ));
+        }
+        if kafka.properties_env.contains_key(key) {
+            return Err((
+                field,
+                format!("`{key}` is also in `kafka.properties_env`; keep one of the two"),
             ));
         }
         let value = match value {
@@ -169,6 +202,14 @@ pub fn build(
         };
         out.kafka.properties.push((key.clone(), value));
     }
+    for (key, var) in &kafka.properties_env {
+        let field = format!("kafka.properties_env.{key}");
+        owned(key).map_err(|m| (field.clone(), m))?;
+        check_var_name(var.trim()).map_err(|m| (field, m))?;
+        out.kafka
+            .properties_env
+            .push((key.clone(), FromEnv::named(var.trim())));
+    }
     if let Some(listen) = &http.listen {
         out.listen = listen.trim().parse().map_err(|_| {
             (
@@ -176,6 +217,10 @@ pub fn build(
                 format!("`{listen}` is not a host:port such as 127.0.0.1:9898"),
             )
         })?;
+    }
+    if let Some(var) = &http.token_env {
+        check_var_name(var.trim()).map_err(|m| ("http.token_env".to_owned(), m))?;
+        out.token = Some(FromEnv::named(var.trim()));
     }
     let e = &mut out.evaluation;
     if let Some(clock) = &evaluation.clock {
@@ -203,6 +248,71 @@ pub fn build(
         e.max_clock_skew_ms,
     )?;
     Ok(out)
+}
+
+/// Refuses a property slipstream sets itself.
+fn owned(key: &str) -> Result<(), String> {
+    match OWNED_PROPERTIES.iter().find(|(k, _)| *k == key) {
+        Some((_, why)) => Err(format!("slipstream sets this itself: {why}")),
+        None => Ok(()),
+    }
+}
+
+impl RunSettings {
+    /// Reads every secret the config names from the environment (`lookup` is
+    /// `std::env::var` outside tests): `(field path, message)` for a variable that is not
+    /// set or empty. The token loses surrounding whitespace (no HTTP client can send
+    /// it); Kafka values are used as they are.
+    pub fn read_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), (String, String)> {
+        if let Some(token) = &mut self.token {
+            let value = lookup(&token.var).map(|v| v.trim().to_owned());
+            token.value = Some(Secret::new(value.filter(|v| !v.is_empty()).ok_or_else(
+                || {
+                    (
+                        "http.token_env".to_owned(),
+                        format!(
+                            "the environment variable `{}` is not set or is empty: set it \
+                             to the bearer token clients must send, or remove \
+                             `http.token_env`",
+                            token.var
+                        ),
+                    )
+                },
+            )?));
+        }
+        for (key, from) in &mut self.kafka.properties_env {
+            let value = lookup(&from.var).filter(|v| !v.is_empty());
+            from.value = Some(Secret::new(value.ok_or_else(|| {
+                (
+                    format!("kafka.properties_env.{key}"),
+                    format!(
+                        "the environment variable `{}` is not set or is empty: set it to \
+                         the value of `{key}`, or remove this entry",
+                        from.var
+                    ),
+                )
+            })?));
+        }
+        Ok(())
+    }
+
+    /// The first secret [`RunSettings::read_env`] has not read yet, as `(field path,
+    /// variable)`.
+    pub fn unread_env(&self) -> Option<(String, String)> {
+        let token = self.token.iter().map(|t| ("http.token_env".to_owned(), t));
+        let kafka = self
+            .kafka
+            .properties_env
+            .iter()
+            .map(|(key, t)| (format!("kafka.properties_env.{key}"), t));
+        token
+            .chain(kafka)
+            .find(|(_, t)| t.value.is_none())
+            .map(|(field, t)| (field, t.var.clone()))
+    }
 }
 
 /// `250ms`, `5s`, `1m`, `1h`: a duration in milliseconds, at most a day.
@@ -237,33 +347,4 @@ pub(super) fn millis(text: &str, zero_ok: bool) -> Result<i64, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_take_ms_to_hours() {
-        assert_eq!(millis("250ms", false), Ok(250));
-        assert_eq!(millis("5s", false), Ok(5_000));
-        assert_eq!(millis("0s", true), Ok(0));
-        assert!(millis("0s", false).unwrap_err().contains("zero"));
-        assert!(millis("5", false).unwrap_err().contains("no unit"));
-        assert!(millis("2d", false).unwrap_err().contains("unit `d`"));
-        assert!(
-            millis("25h", false)
-                .unwrap_err()
-                .contains("longer than a day")
-        );
-    }
-
-    #[test]
-    fn owned_properties_are_refused() {
-        let mut kafka = RawKafka::default();
-        kafka
-            .properties
-            .insert("enable.auto.offset.store".into(), RawProperty::Bool(true));
-        let (field, message) =
-            build(&kafka, &RawHttp::default(), &RawEvaluation::default()).unwrap_err();
-        assert_eq!(field, "kafka.properties.enable.auto.offset.store");
-        assert!(message.contains("after its event is counted"), "{message}");
-    }
-}
+mod tests;

@@ -251,3 +251,59 @@ fn series_limit_is_positive_and_its_section_strict() {
         assert_names(&m, &[field]);
     }
 }
+
+const SECURE: &str = r#"
+slos:
+  - { name: a, service: checkout, indicator: { type: availability }, objective: 99.9, window: 30d }
+kafka:
+  properties: { security.protocol: SASL_SSL, sasl.mechanisms: SCRAM-SHA-512, sasl.username: slipstream }
+  properties_env: { sasl.password: SLIPSTREAM_TEST_UNSET_KAFKA_PASSWORD }
+http: { token_env: SLIPSTREAM_TEST_UNSET_TOKEN }
+"#;
+
+#[test]
+fn secrets_from_the_environment_are_read_for_run_only() {
+    let mut config = parse_text(SECURE).expect("replay needs no secret");
+    assert_eq!(
+        config.run.unread_env(),
+        Some((
+            "http.token_env".into(),
+            "SLIPSTREAM_TEST_UNSET_TOKEN".into()
+        ))
+    );
+    config
+        .run
+        .read_env(|var| Some(format!("value-of-{var}")))
+        .unwrap();
+    let shown = format!("{config:?}");
+    assert!(!shown.contains("value-of-"), "{shown}");
+    assert!(shown.contains("SLIPSTREAM_TEST_UNSET_KAFKA_PASSWORD"));
+}
+
+#[test]
+fn an_unset_variable_is_a_config_error_of_run() {
+    let path = std::env::temp_dir().join(format!("slipstream-secure-{}.yaml", std::process::id()));
+    std::fs::write(&path, SECURE).unwrap();
+    assert!(load(&path).is_ok());
+    let message = load_for_run(&path).unwrap_err().to_string();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        message.starts_with(&path.display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains("http.token_env: the environment variable `SLIPSTREAM_TEST_UNSET_TOKEN`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn an_inline_secret_is_refused_with_the_way_out() {
+    let text = SECURE.replace(
+        "sasl.username: slipstream",
+        "sasl.username: slipstream, sasl.password: hunter2",
+    );
+    let m = parse_text(&text).unwrap_err().to_string();
+    assert_names(&m, &["kafka.properties.sasl.password", "properties_env"]);
+    assert!(!m.contains("hunter2"), "{m}");
+}

@@ -3,18 +3,24 @@
 //!
 //! Evaluations lock the engine, so they run on the blocking pool, never on the async
 //! threads that serve other requests.
+//!
+//! With `http.token_env`, every endpoint but the probes requires `Authorization: Bearer
+//! <token>`: `/healthz` and `/readyz` stay open, because orchestrators probe without
+//! credentials, and they tell no more than whether the process is up and caught up.
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 
 use super::Shared;
+use crate::config::Secret;
 use crate::decode::timestamp::parse_rfc3339;
 
 #[derive(Clone)]
@@ -23,24 +29,81 @@ struct AppState {
     metrics: PrometheusHandle,
 }
 
+/// The bearer token every endpoint but the probes requires, and the count of requests
+/// refused for lack of it.
+pub struct Auth {
+    pub token: Secret,
+    pub unauthorized: metrics::Counter,
+}
+
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     metrics: PrometheusHandle,
+    auth: Option<Auth>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    let app = Router::new()
+    let mut protected = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/api/v1/slos", get(slos))
-        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/alerts", get(alerts));
+    if let Some(auth) = auth {
+        protected = protected.route_layer(middleware::from_fn_with_state(
+            Arc::new(auth),
+            require_token,
+        ));
+    }
+    let probes = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready))
+        .route("/readyz", get(ready));
+    let app = protected
+        .merge(probes)
         .with_state(AppState { shared, metrics });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|stopped| *stopped).await;
         })
         .await
+}
+
+/// Passes a request that carries the token on; refuses any other with 401.
+async fn require_token(State(auth): State<Arc<Auth>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| bearer(value.as_bytes()));
+    match given {
+        Some(token) if auth.token.matches(token) => next.run(request).await,
+        _ => {
+            auth.unauthorized.increment(1);
+            // RFC 6750: a token that was sent but is not the right one is `invalid_token`.
+            let (challenge, message) = match given {
+                None => (
+                    r#"Bearer realm="slipstream""#,
+                    "this endpoint needs `Authorization: Bearer <token>` (http.token_env)",
+                ),
+                Some(_) => (
+                    r#"Bearer realm="slipstream", error="invalid_token""#,
+                    "the bearer token is not the one in http.token_env",
+                ),
+            };
+            let mut response = error(StatusCode::UNAUTHORIZED, message.into());
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+            response
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value (the scheme in any case).
+fn bearer(value: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = value.split_at_checked(6)?;
+    if !scheme.eq_ignore_ascii_case(b"bearer") || !rest.starts_with(b" ") {
+        return None;
+    }
+    Some(rest.trim_ascii()).filter(|token| !token.is_empty())
 }
 
 async fn metrics_text(State(state): State<AppState>) -> Response {
@@ -123,4 +186,19 @@ async fn ready(State(state): State<AppState>) -> Response {
 fn error(status: StatusCode, message: String) -> Response {
     let body = serde_json::json!({ "error": message });
     (status, axum::Json(body)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bearer;
+
+    #[test]
+    fn bearer_takes_the_token_after_the_scheme() {
+        assert_eq!(bearer(b"Bearer abc"), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"bearer   abc "), Some(&b"abc"[..]));
+        assert_eq!(bearer(b"Basic abc"), None);
+        assert_eq!(bearer(b"Bearerabc"), None);
+        assert_eq!(bearer(b"Bearer "), None);
+        assert_eq!(bearer(b"Bear"), None);
+    }
 }

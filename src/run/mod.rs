@@ -70,6 +70,11 @@ pub enum RunError {
     ShutdownDeadline,
     #[error("the consumer thread panicked; offsets of its last batch were not committed")]
     ConsumerPanicked,
+    #[error(
+        "{field}: the environment variable `{var}` was never read: load the config with \
+         config::load_for_run, or call RunSettings::read_env"
+    )]
+    EnvNotRead { field: String, var: String },
 }
 
 /// What the consumer thread, the evaluator and the API share.
@@ -133,6 +138,9 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, RunError> {
     let settings = &config.run;
+    if let Some((field, var)) = settings.unread_env() {
+        return Err(RunError::EnvNotRead { field, var });
+    }
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|source| RunError::Listen {
@@ -255,6 +263,16 @@ pub async fn start(
     };
     let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
     let metrics = sink.handle();
+    // Registered with or without a token, so that the counter reads 0 rather than absent.
+    let unauthorized = sink.unauthorized_counter();
+    let auth = settings
+        .token
+        .as_ref()
+        .and_then(|t| t.value.clone())
+        .map(|token| api::Auth {
+            token,
+            unauthorized,
+        });
     let outputs = Outputs {
         prometheus: sink,
         alertmanager,
@@ -267,8 +285,15 @@ pub async fn start(
         outputs,
         stopped_rx.clone(),
     ));
-    let server = api::serve(listener, shared.clone(), metrics, stopped_rx);
-    tracing::info!("serving /metrics, /api/v1/slos, /healthz and /readyz on http://{addr}");
+    let guarded = if auth.is_some() {
+        " (all but the probes with the bearer token of http.token_env)"
+    } else {
+        ""
+    };
+    let server = api::serve(listener, shared.clone(), metrics, auth, stopped_rx);
+    tracing::info!(
+        "serving /metrics, /api/v1/slos, /healthz and /readyz on http://{addr}{guarded}"
+    );
     let done = tokio::spawn(async move {
         tokio::pin!(server);
         let served = tokio::select! {

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Header, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
@@ -26,6 +25,7 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use super::kafka::{Counting, KafkaSinkStats};
 use crate::config::KafkaSettings;
 use crate::decode::Invalid;
+use crate::kafka_client::client_config;
 
 /// Dead letters librdkafka may hold before `send` refuses more.
 const QUEUE_RECORDS: &str = "100000";
@@ -40,13 +40,7 @@ impl DeadLetterSink {
     /// A producer on the brokers (and client properties) of the source.
     pub fn new(kafka: &KafkaSettings, topic: String) -> Result<DeadLetterSink, KafkaError> {
         let stats = Arc::new(KafkaSinkStats::default());
-        let mut config = ClientConfig::new();
-        for (key, value) in &kafka.properties {
-            config.set(key, value);
-        }
-        let producer = config
-            .set("bootstrap.servers", &kafka.brokers)
-            .set("client.id", "slipstream-dead-letters")
+        let producer = client_config(kafka, &[("client.id", "slipstream-dead-letters")])
             .set("enable.idempotence", "true")
             .set("linger.ms", "20")
             .set("queue.buffering.max.messages", QUEUE_RECORDS)

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rdkafka::ClientConfig;
 use rdkafka::client::ClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
 use rdkafka::message::DeliveryResult;
 use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
@@ -20,6 +20,7 @@ use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer}
 use crate::alert::Transition;
 use crate::config::KafkaSettings;
 use crate::decode::timestamp::format_rfc3339;
+use crate::kafka_client::client_config;
 use crate::report::{Report, SeriesReport};
 
 /// Records librdkafka may hold before `send` refuses more.
@@ -36,7 +37,11 @@ pub struct KafkaSinkStats {
 /// Counts delivery results into its stats (shared with the dead-letter producer).
 pub(super) struct Counting(pub(super) Arc<KafkaSinkStats>);
 
-impl ClientContext for Counting {}
+impl ClientContext for Counting {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        crate::kafka_client::log(level, fac, message);
+    }
+}
 
 impl ProducerContext for Counting {
     type DeliveryOpaque = ();
@@ -63,19 +68,14 @@ pub struct KafkaSink {
 }
 
 impl KafkaSink {
-    /// A producer on the brokers (and client properties) of the source.
+    /// A producer on the brokers, client properties and secrets of the source.
     pub fn new(
         kafka: &KafkaSettings,
         sli: Option<(String, i64)>,
         alert_topic: Option<String>,
     ) -> Result<KafkaSink, KafkaError> {
         let stats = Arc::new(KafkaSinkStats::default());
-        let mut config = ClientConfig::new();
-        for (key, value) in &kafka.properties {
-            config.set(key, value);
-        }
-        let producer = config
-            .set("bootstrap.servers", &kafka.brokers)
+        let producer = client_config(kafka, &[])
             .set("client.id", "slipstream-outputs")
             .set("enable.idempotence", "true")
             .set("linger.ms", "20")

@@ -125,6 +125,11 @@ impl PrometheusSink {
         }
     }
 
+    /// Counts requests the HTTP server refused for a missing or wrong bearer token.
+    pub fn unauthorized_counter(&self) -> Counter {
+        self.counter("slipstream_http_unauthorized_total", Vec::new())
+    }
+
     /// Publishes one report, and the state of the engine and the source with it.
     pub fn publish(&mut self, report: &Report, live_series: usize, status: &SourceStatus) {
         // After a gap in publishing (skipped or slow evaluations) the registry may have
@@ -397,7 +402,7 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help) in gauges {
         recorder.describe_gauge(name.into(), None, help.into());
     }
-    let counters: [(&str, &str); 15] = [
+    let counters: [(&str, &str); 16] = [
         (
             "slipstream_series_overflow_total",
             "Label combinations an SLO's series limit refused a series of their own.",
@@ -405,6 +410,10 @@ fn describe(recorder: &PrometheusRecorder) {
         (
             "slipstream_series_overflow_events_total",
             "Events counted in an SLO's overflow series, whose labels are __overflow__.",
+        ),
+        (
+            "slipstream_http_unauthorized_total",
+            "HTTP requests refused for a missing or wrong bearer token (http.token_env).",
         ),
         (
             "slipstream_kafka_output_delivered_total",

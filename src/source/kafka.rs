@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
@@ -28,6 +27,7 @@ use super::context::{InFlight, SourceContext, make_durable};
 use crate::config::KafkaSettings;
 use crate::decode::Invalid;
 use crate::engine::Engine;
+use crate::kafka_client::client_config;
 use crate::sink::dead_letter::DeadLetterSink;
 use crate::state::Checkpointer;
 
@@ -38,6 +38,16 @@ pub const MAX_BATCH: usize = 2_048;
 const IN_FLIGHT: usize = 2;
 /// How long a poll waits for the first message of a batch; bounds how late a stop is seen.
 const POLL_WAIT: Duration = Duration::from_millis(100);
+/// The consumer's settings that `kafka.properties` may override (docs/run.md).
+const CONSUMER_DEFAULTS: [(&str, &str); 4] = [
+    ("client.id", "slipstream"),
+    ("auto.offset.reset", "earliest"),
+    ("statistics.interval.ms", "1000"),
+    // librdkafka pauses fetching a partition whose local queue is full for this long
+    // (default 1 s): a consumer as fast as ours then drains the queue and idles for most
+    // of that second.
+    ("fetch.queue.backoff.ms", "10"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -80,25 +90,18 @@ impl KafkaSource {
         engine: Arc<Mutex<Engine>>,
         durability: Durability,
     ) -> Result<KafkaSource, SourceError> {
-        let mut config = ClientConfig::new();
         // With checkpoints, only a durable checkpoint commits.
-        let auto_commit = durability.checkpointer.is_none();
+        let auto_commit = if durability.checkpointer.is_some() {
+            "false"
+        } else {
+            "true"
+        };
+        let mut config = client_config(settings, &CONSUMER_DEFAULTS);
         config
-            .set("bootstrap.servers", &settings.brokers)
             .set("group.id", &settings.group)
-            .set("client.id", "slipstream")
             .set("enable.auto.offset.store", "false")
-            .set("enable.auto.commit", auto_commit.to_string())
-            .set("auto.offset.reset", "earliest")
-            .set("statistics.interval.ms", "1000")
-            .set("enable.partition.eof", "false")
-            // librdkafka pauses fetching a partition whose local queue is full for this
-            // long (default 1 s): a consumer as fast as ours then drains the queue and
-            // idles for most of that second.
-            .set("fetch.queue.backoff.ms", "10");
-        for (key, value) in &settings.properties {
-            config.set(key, value);
-        }
+            .set("enable.auto.commit", auto_commit)
+            .set("enable.partition.eof", "false");
         let consumer: BaseConsumer<SourceContext> = config
             .create_with_context(SourceContext {
                 status,

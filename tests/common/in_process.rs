@@ -15,8 +15,21 @@ pub struct InProcess {
 impl InProcess {
     /// Parses `config` (YAML) and starts `run` on it.
     pub fn start(config: &str) -> InProcess {
-        let config = slipstream::config::parse(config, Path::new("in-process.yaml"))
+        InProcess::start_with_env(config, &[])
+    }
+
+    /// [`InProcess::start`], with `env` as the environment its secrets are read from.
+    pub fn start_with_env(config: &str, env: &[(&str, &str)]) -> InProcess {
+        let mut config = slipstream::config::parse(config, Path::new("in-process.yaml"))
             .expect("a valid config");
+        config
+            .run
+            .read_env(|var| {
+                env.iter()
+                    .find(|(k, _)| *k == var)
+                    .map(|(_, v)| v.to_string())
+            })
+            .expect("every secret in env");
         let rt = tokio::runtime::Runtime::new().expect("a runtime");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = rt

@@ -8,4 +8,6 @@ pub mod http;
 pub mod in_process;
 pub mod prometheus;
 pub mod report;
+pub mod scram;
 pub mod slipstream;
+pub mod tls;

@@ -16,7 +16,8 @@ static INSTALLED: OnceLock<bool> = OnceLock::new();
 
 pub struct Prometheus {
     child: Child,
-    dir: PathBuf,
+    /// Its config and data; removed when dropped.
+    pub dir: PathBuf,
     pub addr: String,
 }
 
@@ -24,6 +25,14 @@ impl Prometheus {
     /// Starts Prometheus scraping `target` (host:port) every second; `None` (the test
     /// should return) when it cannot be installed and this is not CI.
     pub fn scraping(target: &str) -> Option<Prometheus> {
+        Prometheus::with_jobs(&format!(
+            "  - job_name: slipstream\n    static_configs: [{{ targets: [\"{target}\"] }}]\n"
+        ))
+    }
+
+    /// Starts Prometheus with `jobs`, the YAML list items of `scrape_configs:` (indented
+    /// by two spaces), scraping every second; `None` as for [`Prometheus::scraping`].
+    pub fn with_jobs(jobs: &str) -> Option<Prometheus> {
         if !*INSTALLED.get_or_init(|| super::apt::ensure("prometheus", BINARY)) {
             super::apt::missing("prometheus");
             return None;
@@ -36,8 +45,7 @@ impl Prometheus {
             &config,
             format!(
                 "global: {{ scrape_interval: 1s, evaluation_interval: 1s }}\n\
-                 scrape_configs:\n  - job_name: slipstream\n    \
-                 static_configs: [{{ targets: [\"{target}\"] }}]\n"
+                 scrape_configs:\n{jobs}"
             ),
         )
         .unwrap();

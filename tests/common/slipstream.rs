@@ -11,8 +11,26 @@ use super::http;
 pub struct Running {
     child: Child,
     pub addr: String,
+    /// The bearer token `get` sends, with [`Options::token`].
+    token: Option<String>,
     _config: TempFile,
 }
+
+/// How [`Running::start_with`] runs it, beyond the config.
+#[derive(Default)]
+pub struct Options<'a> {
+    /// A bearer token: the config gets `http.token_env` naming a variable that holds it.
+    pub token: Option<&'a str>,
+    /// More environment variables (the secrets of `kafka.properties_env`).
+    pub env: &'a [(&'a str, &'a str)],
+    /// `RUST_LOG` instead of `warn`.
+    pub log_filter: Option<&'a str>,
+    /// Where standard error goes, instead of the test's own.
+    pub stderr: Option<&'a std::path::Path>,
+}
+
+/// The variable [`Options::token`] is passed in.
+const TOKEN_VAR: &str = "SLIPSTREAM_TEST_TOKEN";
 
 /// A file removed when dropped.
 struct TempFile(PathBuf);
@@ -27,25 +45,46 @@ impl Running {
     /// Starts `slipstream run` on `config` (YAML without `http:`, which this adds with a
     /// free port) and waits until its HTTP server answers.
     pub fn start(config: &str) -> Running {
+        Running::start_with(config, Options::default())
+    }
+
+    /// [`Running::start`], with a token, secrets in the environment, or a log file.
+    pub fn start_with(config: &str, options: Options<'_>) -> Running {
         let addr = format!("127.0.0.1:{}", free_port());
         let path = std::env::temp_dir().join(format!(
             "slipstream-test-{}-{}.yaml",
             std::process::id(),
             addr.replace([':', '.'], "-")
         ));
-        std::fs::write(&path, format!("{config}\nhttp: {{ listen: \"{addr}\" }}\n"))
-            .expect("write config");
-        let child = Command::new(env!("CARGO_BIN_EXE_slipstream"))
+        let token_env = match options.token {
+            Some(_) => format!(", token_env: {TOKEN_VAR}"),
+            None => String::new(),
+        };
+        std::fs::write(
+            &path,
+            format!("{config}\nhttp: {{ listen: \"{addr}\"{token_env} }}\n"),
+        )
+        .expect("write config");
+        let stderr = match options.stderr {
+            Some(file) => Stdio::from(std::fs::File::create(file).expect("create the log file")),
+            None => Stdio::inherit(),
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_slipstream"));
+        command
             .args(["run", "--config"])
             .arg(&path)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", options.log_filter.unwrap_or("warn"))
+            .envs(options.env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn slipstream run");
+            .stderr(stderr);
+        if let Some(token) = options.token {
+            command.env(TOKEN_VAR, token);
+        }
+        let child = command.spawn().expect("spawn slipstream run");
         let mut running = Running {
             child,
             addr,
+            token: options.token.map(str::to_owned),
             _config: TempFile(path),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -62,8 +101,16 @@ impl Running {
         running
     }
 
+    /// GET `path`, with the bearer token if it has one.
     pub fn get(&self, path: &str) -> (u16, String) {
-        http::get(&self.addr, path).unwrap_or_else(|| panic!("GET {path}: no answer"))
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .iter()
+            .map(|b| ("Authorization", b.as_str()))
+            .collect();
+        let response = http::get_with(&self.addr, path, &headers)
+            .unwrap_or_else(|| panic!("GET {path}: no answer"));
+        (response.status, response.body)
     }
 
     pub fn metric(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {

@@ -1,0 +1,121 @@
+//! The one place a librdkafka client config is made from the `kafka` section, for the
+//! consumer ([`crate::source::kafka`]) and every producer ([`crate::sink::kafka`]): each
+//! client gets the same brokers, `kafka.properties` and secrets from
+//! `kafka.properties_env`, so that TLS and SASL settings apply to all of them alike; and
+//! [`log`], which every client context uses for librdkafka's messages.
+//!
+//! librdkafka is built with OpenSSL (vendored: compiled from source, nothing to install),
+//! so `security.protocol` `SSL` and `SASL_SSL`, and the SASL mechanisms `PLAIN`,
+//! `SCRAM-SHA-256` and `SCRAM-SHA-512`, work. Its own debug dump of the config
+//! (`debug: conf`) prints `[redacted]` for `sasl.password` and the other sensitive
+//! properties, and rdkafka's `Debug` of a config leaves them out.
+
+use rdkafka::ClientConfig;
+use rdkafka::config::RDKafkaLogLevel;
+
+use crate::config::KafkaSettings;
+
+/// A client config: `defaults` first (the client's own choices, which `kafka.properties`
+/// may override), then `kafka.properties`, `kafka.properties_env` and `bootstrap.servers`.
+/// Set what the client must own after this.
+///
+/// A `properties_env` value not read yet ([`crate::config::RunSettings::read_env`]) is
+/// left out; [`crate::run::start`] refuses to start with one.
+pub fn client_config(settings: &KafkaSettings, defaults: &[(&str, &str)]) -> ClientConfig {
+    let mut config = ClientConfig::new();
+    // rdkafka derives librdkafka's log level from the `log` crate, which slipstream does
+    // not use (it logs with `tracing`), and so would drop everything below errors: a
+    // refused TLS handshake or a timed-out connection would leave no line. librdkafka
+    // emits debug lines only for the contexts `debug` names; RUST_LOG filters the rest.
+    config.set_log_level(RDKafkaLogLevel::Debug);
+    for (key, value) in defaults {
+        config.set(*key, *value);
+    }
+    for (key, value) in &settings.properties {
+        config.set(key, value);
+    }
+    for (key, from) in &settings.properties_env {
+        if let Some(secret) = &from.value {
+            config.set(key, secret.expose());
+        }
+    }
+    config.set("bootstrap.servers", &settings.brokers);
+    config
+}
+
+/// Logs a librdkafka message with `tracing`, under the target `librdkafka`: what every
+/// client context's `ClientContext::log` does (the default goes to the `log` crate,
+/// which slipstream does not use, so a producer's TLS or SASL failure would be lost).
+pub fn log(level: RDKafkaLogLevel, fac: &str, message: &str) {
+    match level {
+        RDKafkaLogLevel::Emerg
+        | RDKafkaLogLevel::Alert
+        | RDKafkaLogLevel::Critical
+        | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac}: {message}"),
+        RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac}: {message}"),
+        RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+            tracing::info!(target: "librdkafka", "{fac}: {message}")
+        }
+        RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac}: {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rdkafka::consumer::BaseConsumer;
+
+    use super::*;
+    use crate::config::{FromEnv, Secret};
+
+    fn settings() -> KafkaSettings {
+        KafkaSettings {
+            brokers: "127.0.0.1:9".into(),
+            topics: vec!["t".into()],
+            group: "g".into(),
+            properties: vec![
+                ("client.id".into(), "mine".into()),
+                ("security.protocol".into(), "SASL_SSL".into()),
+                ("sasl.mechanisms".into(), "SCRAM-SHA-512".into()),
+                ("sasl.username".into(), "slipstream".into()),
+            ],
+            properties_env: vec![(
+                "sasl.password".into(),
+                FromEnv {
+                    var: "KAFKA_SASL_PASSWORD".into(),
+                    value: Some(Secret::new("hunter2".into())),
+                },
+            )],
+        }
+    }
+
+    #[test]
+    fn properties_override_defaults_and_secrets_are_set() {
+        let config = client_config(&settings(), &[("client.id", "slipstream"), ("a", "b")]);
+        assert_eq!(config.get("client.id"), Some("mine"));
+        assert_eq!(config.get("a"), Some("b"));
+        assert_eq!(config.get("sasl.password"), Some("hunter2"));
+        assert_eq!(config.get("bootstrap.servers"), Some("127.0.0.1:9"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    /// The build really has TLS and SCRAM: librdkafka says so, and creates a `SASL_SSL` +
+    /// `SCRAM-SHA-512` client (a build without them refuses it at creation).
+    #[test]
+    fn this_build_has_tls_and_scram() {
+        let native = ClientConfig::new()
+            .create_native_config()
+            .expect("a native config");
+        let features = native.get("builtin.features").expect("builtin.features");
+        for feature in ["ssl", "sasl_plain", "sasl_scram", "gzip"] {
+            assert!(
+                features.split(',').any(|f| f == feature),
+                "{feature} not in {features}"
+            );
+        }
+        let consumer = client_config(&settings(), &[])
+            .set("group.id", "g")
+            .create::<BaseConsumer>();
+        assert!(consumer.is_ok(), "{:?}", consumer.err());
+    }
+}
