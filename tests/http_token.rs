@@ -6,8 +6,9 @@
 
 mod common;
 
+use common::wait::wait_until;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::http::{Response, get_with, sample, samples};
 use common::in_process::InProcess;
@@ -38,17 +39,6 @@ fn get(addr: &str, path: &str, authorization: Option<&str>) -> Response {
         .map(|a| ("Authorization", *a))
         .collect();
     get_with(addr, path, &headers).unwrap_or_else(|| panic!("GET {path}: no answer"))
-}
-
-fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -131,12 +121,12 @@ fn prometheus_scrapes_with_the_token_and_fails_without() {
         let result = prometheus.query(&format!("up{{job=\"{job}\"}}"));
         result[0]["value"][1].as_str()?.parse().ok()
     };
-    wait_until(Duration::from_secs(30), || {
+    wait_until("both scrape jobs' `up`", Duration::from_secs(30), || {
         up("with-token") == Some(1.0) && up("without-token") == Some(0.0)
     });
     // What was scraped with the token is slipstream's exposition, and the tokenless
     // scrapes are the refusals it counted.
-    wait_until(Duration::from_secs(30), || {
+    wait_until("the refusals counted", Duration::from_secs(30), || {
         let refused = prometheus.query(r#"slipstream_http_unauthorized_total{job="with-token"}"#);
         refused[0]["value"][1]
             .as_str()

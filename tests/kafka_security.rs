@@ -148,15 +148,6 @@ fn assert_no_secret(what: &str, text: &str) {
     }
 }
 
-fn fixture_records(partitions: i32) -> Vec<(i32, Vec<u8>)> {
-    let text = std::fs::read(fixture("events.ndjson")).unwrap();
-    text.split(|&b| b == b'\n')
-        .filter(|l| l.iter().any(|b| !b" \t\r".contains(b)))
-        .enumerate()
-        .map(|(i, l)| (i as i32 % partitions, l.to_vec()))
-        .collect()
-}
-
 /// Runs the fixture through `broker` and checks the counts, and that no secret shows.
 fn consumes_the_fixture_and_shows_no_secret(broker: &Secured, topic: &str) {
     create_topic_with(&broker.brokers, &broker.client(), topic, 2);
@@ -164,7 +155,7 @@ fn consumes_the_fixture_and_shows_no_secret(broker: &Secured, topic: &str) {
     // producer of the Kafka outputs gets the same TLS and SASL settings and secrets.
     let alert_topic = format!("{topic}-alerts");
     create_topic_with(&broker.brokers, &broker.client(), &alert_topic, 1);
-    let records = fixture_records(2);
+    let records = common::report::fixture_records(2);
     produce_with(&broker.brokers, &broker.client(), topic, &records);
     let log = log_file(topic);
     let config = format!(

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use common::broker::{Tansu, produce};
 use common::report::fixture;
 use common::slipstream::Running;
+use common::traffic::state_dir;
 use serde_json::Value;
 use slipstream::engine::Engine;
 
@@ -33,25 +34,16 @@ fn config(brokers: &str, topic: &str, state: &Path) -> String {
     )
 }
 
-/// A fresh directory for one test's checkpoints.
-fn state_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("slipstream-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 /// `n` events over the two hours before now, spread over the partitions.
 fn traffic(n: usize, seed: u64) -> Vec<(i32, Vec<u8>)> {
-    let mut generator = slipstream::traffic::Generator::numbered(seed, 3, 40);
-    let start = slipstream::run::wall_ms() - 7_200_000;
-    let step = 7_000_000 / n as i64;
-    (0..n)
-        .map(|i| {
-            let mut line = Vec::new();
-            generator.write_event(start + i as i64 * step.max(1), &mut line);
-            (i as i32 % PARTITIONS, line)
-        })
-        .collect()
+    common::traffic::traffic(
+        n,
+        seed,
+        40,
+        7_200_000,
+        (7_000_000 / n as i64).max(1),
+        PARTITIONS,
+    )
 }
 
 /// The report of an engine that reads every record once, at `at_ms`, as JSON.

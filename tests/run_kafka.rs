@@ -28,19 +28,6 @@ fn config(brokers: &str, topic: &str, group: &str, clock: &str, extra: &str) -> 
     )
 }
 
-/// The fixture's events, as a gateway would publish them: one message per non-blank line,
-/// spread over `partitions` partitions. The last line (40 days old, the one `too_old`
-/// event) lands behind hundreds of newer events in its partition, whatever the order in
-/// which partitions are read.
-fn fixture_records(partitions: i32) -> Vec<(i32, Vec<u8>)> {
-    let text = std::fs::read(fixture("events.ndjson")).expect("fixture events");
-    text.split(|&b| b == b'\n')
-        .filter(|l| l.iter().any(|b| !b" \t\r".contains(b)))
-        .enumerate()
-        .map(|(i, l)| (i as i32 % partitions, l.to_vec()))
-        .collect()
-}
-
 fn api(run: &Running, query: &str) -> Value {
     let (status, body) = run.get(&format!("/api/v1/slos{query}"));
     assert_eq!(status, 200, "/api/v1/slos{query}: {body}");
@@ -52,7 +39,7 @@ fn counts_through_a_real_broker_equal_the_reference() {
     let Some(tansu) = Tansu::start() else { return };
     let brokers = tansu.brokers();
     tansu.create_topic("fixture", 3);
-    let records = fixture_records(3);
+    let records = common::report::fixture_records(3);
     assert_eq!(records.len(), 2994);
     produce(&brokers, "fixture", &records);
     let run = Running::start(&config(&brokers, "fixture", "e2e-fixture", "event", ""));
@@ -149,15 +136,7 @@ fn assert_close(got: Option<f64>, want: Option<f64>, what: &[(&str, &str)]) {
 
 /// `n` events of generated traffic, an hour before now, over two partitions.
 fn traffic(n: usize, seed: u64) -> Vec<(i32, Vec<u8>)> {
-    let mut generator = slipstream::traffic::Generator::numbered(seed, 3, 4);
-    let start = slipstream::run::wall_ms() - 3_600_000;
-    (0..n)
-        .map(|i| {
-            let mut line = Vec::new();
-            generator.write_event(start + i as i64 * 1000, &mut line);
-            (i as i32 % 2, line)
-        })
-        .collect()
+    common::traffic::traffic(n, seed, 4, 3_600_000, 1_000, 2)
 }
 
 fn window_total(run: &Running, window: &str) -> u64 {

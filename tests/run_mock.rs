@@ -6,7 +6,8 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use common::wait::wait_until;
+use std::time::Duration;
 
 use common::broker::produce;
 use common::in_process::InProcess;
@@ -28,30 +29,10 @@ fn start_with(brokers: &str, topic: &str, clock: &str, extra: &str) -> InProcess
     ))
 }
 
-fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !ok() {
-        assert!(
-            Instant::now() < deadline,
-            "condition not met within {within:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 fn api(addr: &str, query: &str) -> Value {
     let (status, body) = common::http::get(addr, &format!("/api/v1/slos{query}")).unwrap();
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
-}
-
-fn fixture_records(partitions: i32) -> Vec<(i32, Vec<u8>)> {
-    let text = std::fs::read(fixture("events.ndjson")).unwrap();
-    text.split(|&b| b == b'\n')
-        .filter(|l| l.iter().any(|b| !b" \t\r".contains(b)))
-        .enumerate()
-        .map(|(i, l)| (i as i32 % partitions, l.to_vec()))
-        .collect()
 }
 
 #[test]
@@ -59,15 +40,15 @@ fn the_fixture_through_the_mock_cluster_gives_the_reference_report() {
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("events", 4, 1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    let records = fixture_records(4);
+    let records = common::report::fixture_records(4);
     produce(&brokers, "events", &records);
     let run = start(&brokers, "events", "event");
     let addr = run.addr();
-    wait_until(Duration::from_secs(60), || {
+    wait_until("every event read", Duration::from_secs(60), || {
         api(&addr, "")["events"]["read"] == records.len()
     });
     assert_report(&api(&addr, ""), &expected("expected.json"));
-    wait_until(Duration::from_secs(30), || {
+    wait_until("ready", Duration::from_secs(30), || {
         common::http::get(&addr, "/readyz").is_some_and(|(s, _)| s == 200)
     });
     run.stop();
@@ -92,7 +73,7 @@ fn events_beyond_the_clock_skew_are_invalid_future() {
     produce(&brokers, "skew", &records);
     let run = start(&brokers, "skew", "wall");
     let addr = run.addr();
-    wait_until(Duration::from_secs(60), || {
+    wait_until("every event read", Duration::from_secs(60), || {
         api(&addr, "")["events"]["read"] == 3
     });
     let events = &api(&addr, "")["events"];
@@ -100,7 +81,7 @@ fn events_beyond_the_clock_skew_are_invalid_future() {
     assert_eq!(events["invalid_by_reason"]["future"], 1);
     let (_, metrics) = common::http::get(&addr, "/metrics").unwrap();
     let samples = common::http::samples(&metrics);
-    wait_until(Duration::from_secs(10), || {
+    wait_until("the future event exported", Duration::from_secs(10), || {
         let (_, metrics) = common::http::get(&addr, "/metrics").unwrap();
         common::http::sample(
             &common::http::samples(&metrics),
@@ -123,12 +104,12 @@ fn prometheus_sees_what_the_api_reports() {
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("prom", 2, 1).unwrap();
     let brokers = cluster.bootstrap_servers();
-    let records = fixture_records(2);
+    let records = common::report::fixture_records(2);
     produce(&brokers, "prom", &records);
     let sloth = "outputs: { prometheus: { sloth_compatible: true } }\n";
     let run = start_with(&brokers, "prom", "event", sloth);
     let addr = run.addr();
-    wait_until(Duration::from_secs(60), || {
+    wait_until("every event read", Duration::from_secs(60), || {
         api(&addr, "")["events"]["read"] == records.len()
     });
     let Some(prometheus) = common::prometheus::Prometheus::scraping(&addr) else {
@@ -144,7 +125,7 @@ fn prometheus_sees_what_the_api_reports() {
     let want = cart["windows"]["1d"]["burn_rate"].as_f64().unwrap();
     let value = |result: &Value| -> Option<f64> { result[0]["value"][1].as_str()?.parse().ok() };
     let query = r#"slipstream_burn_rate{slo="cart-availability",window="1d"}"#;
-    wait_until(Duration::from_secs(30), || {
+    wait_until("PromQL's value", Duration::from_secs(30), || {
         value(&prometheus.query(query)).is_some_and(|got| (got - want).abs() < 1e-9)
     });
     let sloth = prometheus.query(r#"slo:period_burn_rate:ratio{sloth_slo="cart-availability"}"#);
@@ -182,7 +163,7 @@ fn routes_past_the_series_limit_count_in_the_overflow_series() {
          http: {{ listen: \"127.0.0.1:0\" }}\nevaluation: {{ clock: event }}\n"
     ));
     let addr = run.addr();
-    wait_until(Duration::from_secs(60), || {
+    wait_until("every event read", Duration::from_secs(60), || {
         api(&addr, "")["events"]["read"] == 20
     });
     let report = api(&addr, "");
@@ -199,22 +180,26 @@ fn routes_past_the_series_limit_count_in_the_overflow_series() {
         (&14.into(), &7.into())
     );
     let slo = [("slo", "routes")];
-    wait_until(Duration::from_secs(10), || {
-        let (_, metrics) = common::http::get(&addr, "/metrics").unwrap();
-        let samples = common::http::samples(&metrics);
-        let sample = |name| common::http::sample(&samples, name, &slo);
-        let bad = common::http::sample(
-            &samples,
-            "slipstream_slo_events_total",
-            &[
-                ("slo", "routes"),
-                ("route", "__overflow__"),
-                ("outcome", "bad"),
-            ],
-        );
-        sample("slipstream_series_overflow_total") == Some(7.0)
-            && sample("slipstream_series_overflow_events_total") == Some(14.0)
-            && bad == Some(7.0)
-    });
+    wait_until(
+        "the overflow counters exported",
+        Duration::from_secs(10),
+        || {
+            let (_, metrics) = common::http::get(&addr, "/metrics").unwrap();
+            let samples = common::http::samples(&metrics);
+            let sample = |name| common::http::sample(&samples, name, &slo);
+            let bad = common::http::sample(
+                &samples,
+                "slipstream_slo_events_total",
+                &[
+                    ("slo", "routes"),
+                    ("route", "__overflow__"),
+                    ("outcome", "bad"),
+                ],
+            );
+            sample("slipstream_series_overflow_total") == Some(7.0)
+                && sample("slipstream_series_overflow_events_total") == Some(14.0)
+                && bad == Some(7.0)
+        },
+    );
     run.stop();
 }

@@ -6,13 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::wait::wait_until;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::broker::{Tansu, produce};
 use common::in_process::InProcess;
 use common::report::fixture;
 use common::slipstream::Running;
+use common::traffic::state_dir;
 use rdkafka::mocking::MockCluster;
 use serde_json::Value;
 
@@ -32,30 +34,9 @@ fn config(brokers: &str, topic: &str, state: &Path, listen: bool) -> String {
     )
 }
 
-fn state_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("slipstream-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
+/// `n` events of the hour before now, over two partitions.
 fn traffic(n: usize, seed: u64) -> Vec<(i32, Vec<u8>)> {
-    let mut generator = slipstream::traffic::Generator::numbered(seed, 3, 10);
-    let start = slipstream::run::wall_ms() - 3_600_000;
-    (0..n)
-        .map(|i| {
-            let mut line = Vec::new();
-            generator.write_event(start + i as i64 * 100, &mut line);
-            (i as i32 % 2, line)
-        })
-        .collect()
-}
-
-fn wait_until(what: &str, within: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !ok() {
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    common::traffic::traffic(n, seed, 10, 3_600_000, 100, 2)
 }
 
 fn get(addr: &str, path: &str) -> (u16, String) {

@@ -11,3 +11,5 @@ pub mod report;
 pub mod scram;
 pub mod slipstream;
 pub mod tls;
+pub mod traffic;
+pub mod wait;

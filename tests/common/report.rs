@@ -13,6 +13,17 @@ pub fn fixture(name: &str) -> String {
     )
 }
 
+/// The fixture's events, as a gateway would publish them: one message per non-blank
+/// line, spread over `partitions` partitions in turn.
+pub fn fixture_records(partitions: i32) -> Vec<(i32, Vec<u8>)> {
+    let text = fs::read(fixture("events.ndjson")).expect("fixture events");
+    text.split(|&b| b == b'\n')
+        .filter(|l| l.iter().any(|b| !b" \t\r".contains(b)))
+        .enumerate()
+        .map(|(i, l)| (i as i32 % partitions, l.to_vec()))
+        .collect()
+}
+
 pub fn expected(name: &str) -> Value {
     let text = fs::read_to_string(fixture(name)).expect("read expected file");
     serde_json::from_str(&text).expect("expected file is JSON")
