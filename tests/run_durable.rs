@@ -4,7 +4,11 @@
 //!    random points, 5 times, and restarted after each: the final report equals the one
 //!    of an engine that read every event once (0 lost, 0 duplicated);
 //! 2. a corrupted newest checkpoint: the one before it is used, the partitions are
-//!    re-read from its offsets, and the counts are still exact.
+//!    re-read from its offsets, and the counts are still exact;
+//! 3. 100k malformed messages mixed into the stream: counted by reason, and each one in
+//!    the dead-letter topic, unchanged, with where it came from;
+//! 4. the cardinality attack: 1M events, each with a route never seen before: counts
+//!    exact, and the process's peak memory bounded.
 //!
 //! The expected report comes from an in-process engine fed the same payloads once,
 //! evaluated at the same instant: the two must be equal field for field.
@@ -372,4 +376,59 @@ fn malformed_messages_are_counted_by_reason_and_dead_lettered_unchanged() {
         Some(BAD as f64)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_million_new_routes_keep_memory_bounded_and_counts_exact() {
+    let Some(tansu) = Tansu::start() else { return };
+    let brokers = tansu.brokers();
+    tansu.create_topic("routes", PARTITIONS);
+    const N: usize = 1_000_000;
+    let start = slipstream::run::wall_ms() - 3_600_000;
+    let records: Vec<(i32, Vec<u8>)> = (0..N)
+        .map(|i| {
+            let status = if i % 10 == 0 { 503 } else { 200 };
+            let line = format!(
+                r#"{{"timestamp":{},"service":"checkout","route":"/item/{i}","status":{status},"latency_ms":5}}"#,
+                start + i as i64 * 3
+            );
+            (i as i32 % PARTITIONS, line.into_bytes())
+        })
+        .collect();
+    produce(&brokers, "routes", &records);
+    let conf = format!(
+        "slos:\n  - {{ name: routes, service: checkout, group_by: [route], \
+         indicator: {{ type: availability }}, objective: 99.9, window: 30d }}\n\
+         limits: {{ max_series_per_slo: 1000 }}\n\
+         kafka: {{ brokers: \"{brokers}\", topics: [routes], group: attack, \
+         properties: {{ session.timeout.ms: \"6000\" }} }}\n"
+    );
+    let run = Running::start(&conf);
+    wait_for_all(&run, N as u64);
+    let (status, body) = run.get("/api/v1/slos");
+    assert_eq!(status, 200);
+    let report: Value = serde_json::from_str(&body).unwrap();
+    let series = report["slos"].as_array().unwrap();
+    assert_eq!(series.len(), 1_001, "1,000 routes and the overflow series");
+    let total = |s: &Value| s["windows"]["30d"]["total"].as_u64().unwrap();
+    let good = |s: &Value| s["windows"]["30d"]["good"].as_u64().unwrap();
+    assert_eq!(series.iter().map(total).sum::<u64>(), N as u64);
+    assert_eq!(series.iter().map(good).sum::<u64>(), N as u64 * 9 / 10);
+    let overflow = series
+        .iter()
+        .find(|s| s["labels"]["route"] == "__overflow__")
+        .expect("the overflow series");
+    assert_eq!(total(overflow), (N - 1_000) as u64);
+    assert_eq!(
+        run.metric(
+            "slipstream_series_overflow_events_total",
+            &[("slo", "routes")]
+        ),
+        Some((N - 1_000) as f64)
+    );
+    // A million series would take gigabytes; the limit keeps it to librdkafka's
+    // buffers and a thousand series.
+    let peak = run.peak_rss_kib();
+    eprintln!("peak RSS of `run` after 1M new routes: {} MiB", peak / 1024);
+    assert!(peak < 400 * 1024, "peak RSS {} MiB", peak / 1024);
 }
