@@ -23,6 +23,7 @@ use slipstream::traffic::Generator;
 
 /// 100 services × 1,000 routes: 100,000 series, each an availability and a latency SLO.
 const CONFIG: &str = r#"
+limits: { max_series_per_slo: 200000 }
 slos:
   - { name: route-availability, service: "*", group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }
   - { name: route-latency, service: "*", group_by: [route], indicator: { type: latency, threshold_ms: 300 }, objective: 99, window: 30d }
