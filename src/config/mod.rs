@@ -209,7 +209,8 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
 
 /// `slos[2].indicator` → (name of the third SLO, `slos[2].indicator`).
 fn split_slo_path(value: &serde_json::Value, at: &str) -> (Option<String>, String) {
-    let field = if at == "." {
+    // An empty key at the top level has an empty path.
+    let field = if at == "." || at.is_empty() {
         "(top level)".to_owned()
     } else {
         at.to_owned()

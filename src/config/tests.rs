@@ -80,6 +80,11 @@ fn unknown_field_names_slo_and_field() {
 fn unknown_top_level_field() {
     let m = error_after("events:", "event:");
     assert_names(&m, &["event"]);
+    // Found by fuzzing: an empty key left the field empty (`slo.yaml: : unknown field`).
+    let m = parse_text(&format!("\"\": 1\n{GOOD}"))
+        .unwrap_err()
+        .to_string();
+    assert_names(&m, &["slo.yaml: (top level): unknown field ``"]);
 }
 
 #[test]

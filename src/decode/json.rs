@@ -168,6 +168,16 @@ impl PathTree {
         None
     }
 
+    /// Marks every value under this node absent.
+    fn clear(&self, slots: &mut [Raw]) {
+        for (_, target) in &self.entries {
+            match target {
+                Target::Slot(slot) => slots[*slot] = Raw::Absent,
+                Target::Object(child) => child.clear(slots),
+            }
+        }
+    }
+
     #[inline]
     fn find(&self, key: &[u8]) -> Option<&Target> {
         let head = head_word(key);
@@ -332,9 +342,15 @@ impl Scanner<'_, '_> {
             self.ws();
             match target {
                 Some(Target::Slot(slot)) => slots[*slot] = self.value(depth)?,
-                Some(Target::Object(child)) if self.peek() == Some(b'{') => {
-                    self.i += 1;
-                    self.object(Some(child), slots, depth + 1)?;
+                Some(Target::Object(child)) => {
+                    // Of duplicate keys the last counts, even when it holds no wanted value.
+                    child.clear(slots);
+                    if self.peek() == Some(b'{') {
+                        self.i += 1;
+                        self.object(Some(child), slots, depth + 1)?;
+                    } else {
+                        self.value(depth)?;
+                    }
                 }
                 _ => {
                     self.value(depth)?;
@@ -605,6 +621,21 @@ mod tests {
         assert!(slots.iter().all(|s| *s == Raw::Absent), "{slots:?}");
         // A wanted key within eight bytes of the end of the input.
         let (_, slots) = run(r#"{"b":1,"a":2}"#, &paths).unwrap();
+        assert!(matches!(slots[0], Raw::Num { .. }));
+    }
+
+    #[test]
+    fn the_last_of_duplicate_objects_counts() {
+        // Found by fuzzing: the first object's value outlived its key.
+        let paths = ["response.status", "response.size"];
+        for input in [
+            r#"{"response":{"status":200},"response":{"size":1}}"#,
+            r#"{"response":{"status":200},"response":"gone"}"#,
+        ] {
+            let (_, slots) = run(input, &paths).unwrap();
+            assert_eq!(slots[0], Raw::Absent, "{input}");
+        }
+        let (_, slots) = run(r#"{"response":1,"response":{"status":200}}"#, &paths).unwrap();
         assert!(matches!(slots[0], Raw::Num { .. }));
     }
 

@@ -189,7 +189,11 @@ impl Decoder {
         }
         let route = locate(slots[ROUTE], Invalid::Route)?;
         let status = status(input, slots[STATUS]).ok_or(Invalid::Status)?;
-        let latency = latency(input, slots[LATENCY]).ok_or(Invalid::LatencyMs)?;
+        // In milliseconds, and still finite: a huge value in seconds can overflow.
+        let latency = latency(input, slots[LATENCY])
+            .map(|v| v * self.latency_to_ms)
+            .filter(|v| v.is_finite())
+            .ok_or(Invalid::LatencyMs)?;
         let mut labels = [None; MAX_LABELS];
         for (i, label) in labels.iter_mut().enumerate().take(self.n_labels) {
             *label = locate(slots[FIRST_LABEL + i], Invalid::Label)?;
@@ -216,7 +220,7 @@ impl Decoder {
             service: resolve(service)?,
             route: route.map(resolve).transpose()?,
             status,
-            latency_ms: latency * this.latency_to_ms,
+            latency_ms: latency,
             labels: label_strs,
         })
     }
@@ -254,8 +258,8 @@ fn status(input: &[u8], raw: Raw) -> Option<u16> {
         return None;
     };
     let digits = &input[start as usize..end as usize];
-    // Longer than three digits (or signed) is out of range, whatever it says.
-    if digits.len() != 3 {
+    // Longer than three characters, or signed, is out of range, whatever it says.
+    if digits.len() != 3 || digits[0] == b'-' {
         return None;
     }
     let v = digits
@@ -276,26 +280,30 @@ fn latency(input: &[u8], raw: Raw) -> Option<f64> {
     };
     let text = &input[start as usize..end as usize];
     if text[0] == b'-' {
-        // Negative zero is zero; anything else negative is refused.
-        let v: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
-        return (v == 0.0).then_some(0.0);
+        // Negative zero (`-0`, `-0.0e5`) is zero; anything else negative is refused, even
+        // what rounds to zero (`-1e-400`).
+        let mut mantissa = text[1..].iter().take_while(|b| !matches!(b, b'e' | b'E'));
+        return mantissa.all(|b| matches!(b, b'0' | b'.')).then_some(0.0);
     }
-    let mut mantissa: u64 = 0;
-    let mut fraction_digits = 0usize;
-    let mut seen_dot = false;
-    let mut fast = text.len() <= 16;
-    for &b in text {
-        match b {
-            b'0'..=b'9' => {
-                mantissa = mantissa * 10 + u64::from(b - b'0');
-                fraction_digits += usize::from(seen_dot);
+    // At most 16 characters: the mantissa cannot overflow, and the power of ten is exact.
+    if text.len() <= 16 {
+        let mut mantissa: u64 = 0;
+        let mut fraction_digits = 0usize;
+        let mut seen_dot = false;
+        let mut fast = true;
+        for &b in text {
+            match b {
+                b'0'..=b'9' => {
+                    mantissa = mantissa * 10 + u64::from(b - b'0');
+                    fraction_digits += usize::from(seen_dot);
+                }
+                b'.' => seen_dot = true,
+                _ => fast = false, // an exponent
             }
-            b'.' => seen_dot = true,
-            _ => fast = false, // an exponent
         }
-    }
-    if fast && mantissa < (1 << 53) {
-        return Some(mantissa as f64 / POW10[fraction_digits]);
+        if fast && mantissa < (1 << 53) {
+            return Some(mantissa as f64 / POW10[fraction_digits]);
+        }
     }
     let v: f64 = std::str::from_utf8(text).ok()?.parse().ok()?;
     v.is_finite().then_some(v)

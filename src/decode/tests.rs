@@ -75,12 +75,16 @@ fn latency_numbers_parse_exactly_like_std() {
     for text in [
         "0",
         "-0",
+        "-0.0e5",
         "0.1",
         "41.237",
         "300",
         "299.99999999999999",
         "1e-3",
         "123456789.123456",
+        // More digits than a u64 holds: found by fuzzing (a multiplication overflow).
+        "123456789012345678901234567890",
+        "0.000000000000000000001234",
     ] {
         let line = with("latency_ms", text);
         let got = d.decode(line.as_bytes()).unwrap().latency_ms;
@@ -162,6 +166,8 @@ fn bad_statuses() {
     let mut d = default_decoder();
     for bad in [
         "", "null", "99", "600", "200.0", "2e2", "\"200\"", "-200", "1000", "true",
+        // Three characters with a sign: found by fuzzing (a subtraction overflow).
+        "-10", "-99",
     ] {
         assert_eq!(
             reason(&mut d, &with("status", bad)),
@@ -174,7 +180,10 @@ fn bad_statuses() {
 #[test]
 fn bad_latencies() {
     let mut d = default_decoder();
-    for bad in ["", "null", "-1", "-0.001", "\"41\"", "1e400", "true"] {
+    // `-1e-400` rounds to -0.0 but is negative (found with the fuzzing oracle).
+    for bad in [
+        "", "null", "-1", "-0.001", "\"41\"", "1e400", "true", "-1e-400",
+    ] {
         assert_eq!(
             reason(&mut d, &with("latency_ms", bad)),
             Invalid::LatencyMs,
@@ -220,4 +229,7 @@ fn nginx_preset_converts_seconds() {
     let line = r#"{"time_iso8601":"2026-11-21T12:59:59+01:00","host":"api","uri":"/","status":200,"request_time":0.25}"#;
     let e = d.decode(line.as_bytes()).unwrap();
     assert_eq!((e.latency_ms, e.timestamp_ms), (250.0, 1_795_262_399_000));
+    // Finite in seconds, infinite in milliseconds: refused (found by fuzzing).
+    let line = line.replace("0.25", "1e306");
+    assert_eq!(reason(&mut d, &line), Invalid::LatencyMs);
 }
