@@ -194,7 +194,7 @@ impl Classifier {
                     slos: vec![i],
                     indicators: vec![slo.indicator],
                     layout: Layout::new(&[], 0),
-                    label_names: label_names(config, &slo.service, &slo.group_by),
+                    label_names: slo.label_names(&config.events),
                 }),
             }
         }
@@ -409,15 +409,6 @@ fn decode_key(key: &[u8], n_labels: usize) -> Fields<'_> {
         route,
         labels,
     }
-}
-
-fn label_names(config: &Config, service: &ServiceMatch, group_by: &[Field]) -> Vec<String> {
-    let service = matches!(service, ServiceMatch::Any).then(|| "service".to_owned());
-    let grouped = group_by.iter().map(|f| match f {
-        Field::Route => "route".to_owned(),
-        Field::Label(i) => config.events.labels[*i].name.clone(),
-    });
-    service.into_iter().chain(grouped).collect()
 }
 
 #[cfg(test)]

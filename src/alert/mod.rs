@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
-use crate::config::{AlertRule, Severity, Slo};
+use crate::config::{AlertPolicy, AlertRule, Composite, Severity, Slo};
 use crate::decode::timestamp::format_rfc3339;
 use crate::report::{Report, SeriesReport};
 
@@ -76,20 +76,29 @@ pub struct AlertBook {
 
 impl AlertBook {
     /// Moves every alert on by one evaluation; returns the alerts that started firing or
-    /// resolved.
-    pub fn update(&mut self, report: &Report, slos: &[Slo]) -> Vec<Transition> {
-        let by_name: HashMap<&str, &Slo> = slos.iter().map(|s| (s.name.as_str(), s)).collect();
+    /// resolved. A composite's series follows its own rules, as an SLO's.
+    pub fn update(
+        &mut self,
+        report: &Report,
+        slos: &[Slo],
+        composites: &[Composite],
+    ) -> Vec<Transition> {
+        let by_name: HashMap<&str, &AlertPolicy> = slos
+            .iter()
+            .map(|s| (s.name.as_str(), &s.alerts))
+            .chain(composites.iter().map(|c| (c.name.as_str(), &c.alerts)))
+            .collect();
         let mut transitions = Vec::new();
         for series in &report.slos {
-            let Some(slo) = by_name.get(series.name.as_str()) else {
+            let Some(policy) = by_name.get(series.name.as_str()) else {
                 continue;
             };
-            let page = condition(slo, series, Severity::Page);
+            let page = condition(policy, series, Severity::Page);
             // A firing page suppresses the ticket of the same series.
             let ticket = if page.is_some() {
                 None
             } else {
-                condition(slo, series, Severity::Ticket)
+                condition(policy, series, Severity::Ticket)
             };
             crate::report::series_key(&mut self.key, &series.name, &series.labels);
             if !self.alerts.contains_key(&self.key) {
@@ -100,7 +109,7 @@ impl AlertBook {
                 .into_iter()
                 .enumerate()
             {
-                if !slo.alerts.rules.iter().any(|r| r.severity == severity) {
+                if !policy.rules.iter().any(|r| r.severity == severity) {
                     continue;
                 }
                 let alert = entries[i].get_or_insert_with(|| Alert {
@@ -115,7 +124,7 @@ impl AlertBook {
                     error_budget_remaining: None,
                 });
                 alert.error_budget_remaining = series.error_budget_remaining;
-                if step(alert, hit, report.at_ms, slo.alerts.for_ms) {
+                if step(alert, hit, report.at_ms, policy.for_ms) {
                     transitions.push(Transition {
                         alert: alert.clone(),
                     });
@@ -139,8 +148,8 @@ impl AlertBook {
 }
 
 /// The first rule of `severity` that holds for `series`, if any.
-fn condition(slo: &Slo, series: &SeriesReport, severity: Severity) -> Option<Hit> {
-    slo.alerts
+fn condition(policy: &AlertPolicy, series: &SeriesReport, severity: Severity) -> Option<Hit> {
+    policy
         .rules
         .iter()
         .filter(|r| r.severity == severity)
@@ -148,7 +157,7 @@ fn condition(slo: &Slo, series: &SeriesReport, severity: Severity) -> Option<Hit
             let long = series.window(rule.long)?;
             let short = series.window(rule.short)?;
             let (lb, sb) = (long.burn_rate?, short.burn_rate?);
-            (long.total >= slo.alerts.min_events && lb > rule.burn_rate && sb > rule.burn_rate)
+            (long.total >= policy.min_events && lb > rule.burn_rate && sb > rule.burn_rate)
                 .then_some(Hit {
                     rule,
                     long_burn_rate: lb,

@@ -51,6 +51,7 @@ fn report(at_min: i64, name: &str, total: u64, short_errors: f64, long_errors: f
         at_ms: at_min * 60_000,
         events: EventCounts::default(),
         overflow: Vec::new(),
+        rollups: None,
         slos: vec![SeriesReport {
             name: name.into(),
             labels: vec![],
@@ -59,6 +60,7 @@ fn report(at_min: i64, name: &str, total: u64, short_errors: f64, long_errors: f
             error_budget_remaining: Some(0.5),
             windows,
             alert_windows: vec![],
+            composite: None,
             lifetime: Lifetime::default(),
         }],
     }
@@ -75,7 +77,7 @@ fn a_fast_burn_pages_suppresses_the_ticket_and_resolves() {
     let slos = slos();
     let mut book = AlertBook::default();
     assert!(
-        book.update(&report(0, "checkout", 1000, 0.0, 0.0), &slos)
+        book.update(&report(0, "checkout", 1000, 0.0, 0.0), &slos, &[])
             .is_empty()
     );
     assert_eq!(
@@ -87,7 +89,7 @@ fn a_fast_burn_pages_suppresses_the_ticket_and_resolves() {
     );
     // 2 % errors everywhere: burn rate 20 over every window. The page fires (1h/5m);
     // the ticket's condition holds too, but the page suppresses it.
-    let fired = book.update(&report(1, "checkout", 1000, 0.02, 0.02), &slos);
+    let fired = book.update(&report(1, "checkout", 1000, 0.02, 0.02), &slos, &[]);
     assert_eq!(fired.len(), 1);
     let page = &fired[0].alert;
     assert_eq!((page.severity, page.state), (Severity::Page, State::Firing));
@@ -100,12 +102,12 @@ fn a_fast_burn_pages_suppresses_the_ticket_and_resolves() {
     assert_eq!(states(&book)[1], (Severity::Ticket, State::Inactive));
     // Still burning: no new transition.
     assert!(
-        book.update(&report(2, "checkout", 1000, 0.02, 0.02), &slos)
+        book.update(&report(2, "checkout", 1000, 0.02, 0.02), &slos, &[])
             .is_empty()
     );
     // The short windows recover, the long ones still burn at 5 (> 3): the page resolves
     // and the ticket, no longer suppressed, fires.
-    let moved = book.update(&report(3, "checkout", 1000, 0.0, 0.005), &slos);
+    let moved = book.update(&report(3, "checkout", 1000, 0.0, 0.005), &slos, &[]);
     let got: Vec<_> = moved
         .iter()
         .map(|t| (t.alert.severity, t.alert.state))
@@ -127,12 +129,12 @@ fn too_little_traffic_never_pages() {
     let mut book = AlertBook::default();
     // Every request failed, but there were only 9 (the default minimum is 10).
     assert!(
-        book.update(&report(0, "checkout", 9, 1.0, 1.0), &slos)
+        book.update(&report(0, "checkout", 9, 1.0, 1.0), &slos, &[])
             .is_empty()
     );
     assert!(book.active().is_empty());
     assert_eq!(
-        book.update(&report(1, "checkout", 10, 1.0, 1.0), &slos)
+        book.update(&report(1, "checkout", 10, 1.0, 1.0), &slos, &[])
             .len(),
         1
     );
@@ -143,17 +145,17 @@ fn for_holds_an_alert_pending_and_a_tier_can_be_off() {
     let slos = slos();
     let mut book = AlertBook::default();
     let burning = |m| report(m, "slow", 1000, 0.05, 0.05);
-    assert!(book.update(&burning(0), &slos).is_empty());
+    assert!(book.update(&burning(0), &slos, &[]).is_empty());
     assert_eq!(states(&book), [(Severity::Page, State::Pending)]);
-    assert!(book.update(&burning(1), &slos).is_empty());
-    let fired = book.update(&burning(2), &slos);
+    assert!(book.update(&burning(1), &slos, &[]).is_empty());
+    let fired = book.update(&burning(2), &slos, &[]);
     assert_eq!(fired.len(), 1);
     assert_eq!(fired[0].alert.since_ms, 2 * 60_000);
     // A condition that stops before `for` has run goes back to inactive, silently.
     let mut book = AlertBook::default();
-    book.update(&burning(0), &slos);
+    book.update(&burning(0), &slos, &[]);
     assert!(
-        book.update(&report(1, "slow", 1000, 0.0, 0.0), &slos)
+        book.update(&report(1, "slow", 1000, 0.0, 0.0), &slos, &[])
             .is_empty()
     );
     assert_eq!(states(&book), [(Severity::Page, State::Inactive)]);

@@ -5,6 +5,7 @@
 //! write instead; nothing runs on a config that does not validate.
 
 pub mod alerting;
+pub mod composites;
 pub mod durability;
 mod duration;
 pub mod events;
@@ -18,6 +19,7 @@ mod validate;
 use std::path::{Path, PathBuf};
 
 pub use alerting::{AlertPolicy, AlertRule, AlertingSettings, AlertmanagerSettings, Severity};
+pub use composites::{Component, Composite, Rollup};
 pub use duration::Span;
 pub use events::{EventSchema, FieldPath, LabelField, MAX_LABELS};
 pub use limits::Limits;
@@ -56,6 +58,10 @@ pub struct Config {
     pub dead_letter: Option<durability::DeadLetterSettings>,
     /// Bounds on the series the input can create.
     pub limits: Limits,
+    /// Composite SLOs, evaluated after the SLOs from their components' series.
+    pub composites: Vec<Composite>,
+    /// Roll-ups of SLOs' series along a label.
+    pub rollups: Vec<Rollup>,
 }
 
 /// One SLO, checked and normalised.
@@ -76,21 +82,36 @@ pub struct Slo {
     pub windows: Vec<Span>,
     /// Its burn-rate alert rules.
     pub alerts: AlertPolicy,
+    /// Windows kept, not reported, for the composites it is a component of: their SLO
+    /// windows and alert rules' windows that it keeps for no other reason. Ascending.
+    pub composite_windows: Vec<Span>,
 }
 
 impl Slo {
-    /// Every window the engine keeps for this SLO: the reported ones and the alert
-    /// rules', ascending.
+    /// Every window the engine keeps for this SLO: the reported ones, the alert
+    /// rules' and its composites', ascending.
     pub fn engine_windows(&self) -> Vec<Span> {
         let mut all: Vec<Span> = self
             .windows
             .iter()
             .copied()
             .chain(self.alerts.windows())
+            .chain(self.composite_windows.iter().copied())
             .collect();
         all.sort();
         all.dedup();
         all
+    }
+
+    /// The label names of its series, in report order: `service` with `service: "*"`,
+    /// then the `group_by` fields.
+    pub fn label_names(&self, events: &EventSchema) -> Vec<String> {
+        let service = matches!(self.service, ServiceMatch::Any).then(|| "service".to_owned());
+        let grouped = self.group_by.iter().map(|f| match f {
+            Field::Route => "route".to_owned(),
+            Field::Label(i) => events.labels[*i].name.clone(),
+        });
+        service.into_iter().chain(grouped).collect()
     }
 }
 

@@ -35,6 +35,12 @@ pub struct RawConfig {
     /// Bounds on what the input can make slipstream hold (`replay` and `run`).
     #[serde(default)]
     pub limits: super::limits::RawLimits,
+    /// SLOs made of other SLOs' events, with weights.
+    #[serde(default)]
+    pub composites: Vec<super::composites::RawComposite>,
+    /// Per-label roll-ups of an SLO's series, with a top-k of who burned its budget.
+    #[serde(default)]
+    pub rollups: Vec<super::composites::RawRollup>,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).

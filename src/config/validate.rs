@@ -58,6 +58,13 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         }
         slos.push(slo);
     }
+    let composites = super::composites::build_composites(
+        &raw.composites,
+        &mut slos,
+        &windows,
+        raw.alerting.as_ref(),
+    )?;
+    let rollups = super::composites::build_rollups(&raw.rollups, &slos, &composites, &events)?;
     let run = super::run::build(&raw.kafka, &raw.http, &raw.evaluation)
         .map_err(|(field, m)| err(None, field, m))?;
     let alerting = super::alerting::build_settings(raw.alerting.as_ref())
@@ -79,10 +86,12 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         state,
         dead_letter,
         limits,
+        composites,
+        rollups,
     })
 }
 
-fn window(text: &str) -> Result<Span, String> {
+pub(super) fn window(text: &str) -> Result<Span, String> {
     let span = Span::parse(text)?;
     if span > MAX_WINDOW {
         return Err(format!(
@@ -164,16 +173,10 @@ fn validate_slo(
             Indicator::Latency { threshold_ms }
         }
     };
-    let objective = raw.objective;
-    if !(objective.is_finite() && objective > 0.0 && objective < 100.0) {
-        return fail(
-            "objective",
-            format!(
-                "must be a percentage above 0 and below 100 (e.g. 99.9), got {objective}; \
-                 100 % leaves no error budget"
-            ),
-        );
-    }
+    let objective = match objective_fraction(raw.objective) {
+        Ok(o) => o,
+        Err(m) => return fail("objective", m),
+    };
     let window = match window(&raw.window) {
         Ok(w) => w,
         Err(m) => return fail("window", m),
@@ -192,11 +195,23 @@ fn validate_slo(
         selector,
         group_by,
         indicator,
-        objective: percent_to_fraction(objective),
+        objective,
         window,
         windows: all_windows,
         alerts,
+        composite_windows: Vec::new(),
     })
+}
+
+/// An objective in percent (SLO or composite) as a fraction, or why it is refused.
+pub(super) fn objective_fraction(percent: f64) -> Result<f64, String> {
+    if !(percent.is_finite() && percent > 0.0 && percent < 100.0) {
+        return Err(format!(
+            "must be a percentage above 0 and below 100 (e.g. 99.9), got {percent}; \
+             100 % leaves no error budget"
+        ));
+    }
+    Ok(percent_to_fraction(percent))
 }
 
 /// `99.9` → `0.999` exactly as written: shifting the shortest decimal form of the percent

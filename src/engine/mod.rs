@@ -18,7 +18,7 @@ pub use snapshot::{Checkpoint, Restored, SourcePosition};
 use batch::{Batch, Newest};
 
 use crate::classify::{Classifier, StreamKeys};
-use crate::config::{Config, Slo, Span};
+use crate::config::{Composite, Config, Rollup, Slo, Span};
 use crate::decode::timestamp::format_rfc3339;
 use crate::decode::{Decoder, Invalid};
 use crate::report::{self, EventCounts, Report, SeriesOverflow, SeriesReport, WindowReport};
@@ -55,6 +55,9 @@ pub struct Engine {
     streams: StreamKeys,
     classifier: Classifier,
     slos: Vec<Slo>,
+    /// Evaluated after the SLOs, from their series.
+    composites: Vec<Composite>,
+    rollups: Vec<Rollup>,
     /// Per population.
     series: Vec<SeriesStore>,
     counts: EventCounts,
@@ -104,6 +107,8 @@ impl Engine {
                 .collect(),
             classifier,
             slos: config.slos.clone(),
+            composites: config.composites.clone(),
+            rollups: config.rollups.clone(),
             counts: EventCounts::default(),
             horizon_ms: None,
             latest_valid_ms: None,
@@ -172,18 +177,13 @@ impl Engine {
         let mut slos = Vec::new();
         let mut overflow = Vec::new();
         let mut acc = Accumulator::default();
-        // Per SLO: the windows its alert rules read that it does not report.
+        // Per SLO: the windows its alert rules and composites read that it does not report.
         let alert_only: Vec<Vec<Span>> = self
             .slos
             .iter()
             .map(|slo| {
-                let mut extra: Vec<Span> = slo
-                    .alerts
-                    .windows()
-                    .filter(|w| !slo.windows.contains(w))
-                    .collect();
-                extra.sort();
-                extra.dedup();
+                let mut extra = slo.engine_windows();
+                extra.retain(|w| !slo.windows.contains(w));
                 extra
             })
             .collect();
@@ -253,6 +253,7 @@ impl Engine {
                                 total: lifetime[0],
                                 good: lifetime[1 + j],
                             },
+                            composite: None,
                         },
                     ));
                 }
@@ -279,11 +280,23 @@ impl Engine {
                     .cmp(y.labels.iter().map(|l| &l.1))
             })
         });
+        let mut slos: Vec<SeriesReport> = slos.into_iter().map(|(_, r)| r).collect();
+        let rollups = (!self.rollups.is_empty()).then(|| {
+            let of = |r| report::rollup::evaluate(r, &slos);
+            self.rollups.iter().map(of).collect()
+        });
+        let composites: Vec<SeriesReport> = self
+            .composites
+            .iter()
+            .filter_map(|c| report::composite::evaluate(c, &slos))
+            .collect();
+        slos.extend(composites);
         Ok(Report {
             at_ms,
             events: self.counts.clone(),
-            slos: slos.into_iter().map(|(_, r)| r).collect(),
+            slos,
             overflow: overflow.into_iter().map(|(_, o)| o).collect(),
+            rollups,
         })
     }
 

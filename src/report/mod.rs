@@ -2,7 +2,12 @@
 //! prints and that the outputs publish. The SLI math lives here, as pure functions; the
 //! JSON form is the contract in docs/report.md, and [`table`] renders it for a person.
 
+pub mod composite;
+#[cfg(test)]
+mod fixtures;
+pub mod rollup;
 pub mod table;
+mod top_k;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
@@ -58,6 +63,9 @@ pub struct Report {
     /// `slipstream_series_overflow*` counters; not part of the JSON report, whose
     /// overflow series is in `slos` like any other).
     pub overflow: Vec<SeriesOverflow>,
+    /// One entry per roll-up, in config order; `None` when the config has no `rollups`
+    /// (the JSON then has no `rollups` key).
+    pub rollups: Option<Vec<rollup::RollupReport>>,
 }
 
 /// What the series limit (`limits.max_series_per_slo`) refused an SLO since the start.
@@ -80,13 +88,15 @@ pub struct SeriesReport {
     pub error_budget_remaining: Option<f64>,
     /// Ascending by window length.
     pub windows: Vec<WindowReport>,
-    /// The windows its alert rules read that are not in `windows` (not part of the JSON
-    /// report).
+    /// The windows its alert rules or its composites read that are not in `windows` (not
+    /// part of the JSON report).
     pub alert_windows: Vec<WindowReport>,
     /// Every event this series has counted since the start, and the good ones among them:
     /// monotonic, whatever the windows (the `slipstream_slo_events_total` counters; not
     /// part of the JSON report).
     pub lifetime: Lifetime,
+    /// For a composite SLO, its components and their weights; `None` for an SLO's series.
+    pub composite: Option<Vec<crate::config::Component>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -129,10 +139,13 @@ impl SeriesReport {
 
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(3))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("at", &format_rfc3339(self.at_ms))?;
         m.serialize_entry("events", &self.events)?;
         m.serialize_entry("slos", &self.slos)?;
+        if let Some(rollups) = &self.rollups {
+            m.serialize_entry("rollups", rollups)?;
+        }
         m.end()
     }
 }
@@ -163,18 +176,21 @@ impl Serialize for ByReason<'_> {
 
 impl Serialize for SeriesReport {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(6))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("name", &self.name)?;
         m.serialize_entry("labels", &Pairs(&self.labels))?;
         m.serialize_entry("objective", &self.objective)?;
         m.serialize_entry("window", &self.window.to_string())?;
         m.serialize_entry("error_budget_remaining", &self.error_budget_remaining)?;
         m.serialize_entry("windows", &Windows(&self.windows))?;
+        if let Some(components) = &self.composite {
+            m.serialize_entry("composite", &composite::Components(components))?;
+        }
         m.end()
     }
 }
 
-struct Pairs<'a>(&'a [(String, String)]);
+pub(crate) struct Pairs<'a>(pub(crate) &'a [(String, String)]);
 
 impl Serialize for Pairs<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -259,6 +275,7 @@ mod tests {
                 invalid_by_reason: [1, 0, 0, 0, 0, 0, 0, 0, 0, 0],
             },
             overflow: Vec::new(),
+            rollups: None,
             slos: vec![SeriesReport {
                 name: "a".into(),
                 labels: vec![("service".into(), "x".into())],
@@ -267,6 +284,7 @@ mod tests {
                 error_budget_remaining: None,
                 lifetime: Lifetime { total: 2, good: 2 },
                 alert_windows: Vec::new(),
+                composite: None,
                 windows: vec![
                     WindowReport {
                         window: Span::from_secs(300),

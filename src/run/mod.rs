@@ -87,6 +87,8 @@ pub struct Shared {
     /// Alert states, moved on by each evaluation.
     pub alerts: Mutex<AlertBook>,
     pub slos: Vec<Slo>,
+    /// Their alert rules are looked up with the SLOs'.
+    pub composites: Vec<crate::config::Composite>,
     /// With `state`: what the checkpointer has done.
     pub checkpoints: Option<Arc<CheckpointStats>>,
     /// With `dead_letter`: what the dead-letter producer has done.
@@ -218,6 +220,7 @@ pub async fn start(
         latest: Latest::default(),
         alerts: Mutex::new(AlertBook::default()),
         slos: config.slos.clone(),
+        composites: config.composites.clone(),
         checkpoints: checkpoint_stats,
         dead_letters,
     });
@@ -382,7 +385,7 @@ async fn evaluate_every(
                 ..
             } = &mut *outputs;
             let mut alerts = shared.alerts.lock().unwrap_or_else(|e| e.into_inner());
-            let transitions = alerts.update(&report, &shared.slos);
+            let transitions = alerts.update(&report, &shared.slos, &shared.composites);
             for t in &transitions {
                 let a = &t.alert;
                 tracing::info!(

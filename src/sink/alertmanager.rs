@@ -252,6 +252,7 @@ mod tests {
             at_ms,
             events: EventCounts::default(),
             overflow: Vec::new(),
+            rollups: None,
             slos: vec![SeriesReport {
                 name: "checkout".into(),
                 labels: vec![],
@@ -261,6 +262,7 @@ mod tests {
                 windows,
                 alert_windows: vec![],
                 lifetime: Lifetime::default(),
+                composite: None,
             }],
         }
     }
@@ -286,7 +288,9 @@ mod tests {
         let started = std::time::Instant::now();
         for i in 0..50 {
             let report = burning(i);
-            let changed = !book.update(&report, &config.slos).is_empty();
+            let changed = !book
+                .update(&report, &config.slos, &config.composites)
+                .is_empty();
             sink.after_evaluation(&book, &config.slos, changed, report.at_ms);
         }
         // Fifty evaluations handed over without waiting on the network.

@@ -494,6 +494,7 @@ mod tests {
                 combinations: 0,
                 events: 0,
             }],
+            rollups: None,
             slos: vec![SeriesReport {
                 name: "checkout".into(),
                 labels: vec![("route".into(), "POST /pay".into())],
@@ -510,6 +511,7 @@ mod tests {
                 }],
                 lifetime: Lifetime { total, good },
                 alert_windows: Vec::new(),
+                composite: None,
             }],
         }
     }
