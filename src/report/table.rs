@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use super::rollup::RollupReport;
 use super::{Report, SeriesReport};
 use crate::decode::Invalid;
 
@@ -41,6 +42,9 @@ pub fn render(report: &Report) -> String {
     for series in &report.slos {
         series_block(&mut out, series);
     }
+    for rollup in report.rollups.iter().flatten() {
+        rollup_block(&mut out, rollup);
+    }
     out
 }
 
@@ -57,6 +61,13 @@ fn series_block(out: &mut String, s: &SeriesReport) {
         percent(s.objective),
         s.window
     );
+    if let Some(components) = &s.composite {
+        let parts: Vec<String> = components
+            .iter()
+            .map(|c| format!("{} x{}", c.slo, c.weight))
+            .collect();
+        let _ = writeln!(out, "  composite of {}", parts.join(", "));
+    }
     let _ = writeln!(
         out,
         "  {:<6} {:>10} {:>10} {:>9} {:>8} {:>9} {:>9} {:>9} {:>9}",
@@ -85,6 +96,47 @@ fn series_block(out: &mut String, s: &SeriesReport) {
             q[1],
             q[2],
             q[3]
+        );
+    }
+}
+
+/// A roll-up: one row per group and one for the ecosystem (budget left, SLI % per
+/// window), then its ranking.
+fn rollup_block(out: &mut String, r: &RollupReport) {
+    let _ = writeln!(out, "\nrollup {}: {} by {}", r.name, r.slo, r.by);
+    let mut header = format!("  {:<24} {:>12}", r.by, "budget left");
+    for w in &r.ecosystem.windows {
+        let _ = write!(header, " {:>9}", format!("SLI% {}", w.window));
+    }
+    let _ = writeln!(out, "{header}");
+    let groups = r.groups.iter().map(|g| (g.value.as_str(), &g.aggregate));
+    for (name, a) in groups.chain([("(ecosystem)", &r.ecosystem)]) {
+        let budget = a
+            .error_budget_remaining
+            .map_or_else(|| "-".to_owned(), |b| format!("{:.1}%", b * 100.0));
+        let _ = write!(out, "  {:<24} {budget:>12}", format!("{name:?}"));
+        for w in &a.windows {
+            let sli = w.sli.map_or_else(|| "-".into(), |v| format!("{:.4}", v * 100.0));
+            let _ = write!(out, " {sli:>9}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "  top {} by budget burned in {} (share of the series' own error budget):",
+        r.top.entries.len(),
+        r.top.window
+    );
+    for (i, e) in r.top.entries.iter().enumerate() {
+        let labels: Vec<String> = e.labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
+        let _ = writeln!(
+            out,
+            "  {:>4}. {{{}}}  {:.1}%  ({} bad of {})",
+            i + 1,
+            labels.join(", "),
+            e.budget_burned * 100.0,
+            e.bad,
+            e.total
         );
     }
 }

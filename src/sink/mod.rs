@@ -8,4 +8,5 @@ mod durability_metrics;
 pub mod kafka;
 pub mod otlp;
 pub mod prometheus;
+mod rollup_metrics;
 pub mod sloth;

@@ -70,6 +70,7 @@ pub struct PrometheusSink {
     /// Gauges not updated for this long are dropped by the registry.
     idle: Duration,
     last_publish: Option<Instant>,
+    rollups: super::rollup_metrics::RollupMetrics,
 }
 
 impl PrometheusSink {
@@ -88,6 +89,7 @@ impl PrometheusSink {
             .build_recorder();
         describe(&recorder);
         super::durability_metrics::describe(&recorder);
+        super::rollup_metrics::describe(&recorder);
         PrometheusSink {
             handle: recorder.handle(),
             recorder,
@@ -96,6 +98,7 @@ impl PrometheusSink {
             sloth,
             idle: idle_after(interval),
             last_publish: None,
+            rollups: Default::default(),
         }
     }
 
@@ -140,6 +143,7 @@ impl PrometheusSink {
             .is_some_and(|last| now - last >= self.idle / 2)
         {
             self.series.clear();
+            self.rollups.clear();
         }
         self.last_publish = Some(now);
         for series in &report.slos {
@@ -150,6 +154,9 @@ impl PrometheusSink {
             }
             let gauges = self.series.get_mut(&self.key_buf).expect("just inserted");
             update_series(&self.recorder, gauges, series);
+        }
+        if let Some(rollups) = &report.rollups {
+            self.rollups.publish(&self.recorder, rollups);
         }
         self.publish_self(report, live_series, status);
         self.handle.run_upkeep();
