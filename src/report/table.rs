@@ -116,7 +116,9 @@ fn rollup_block(out: &mut String, r: &RollupReport) {
             .map_or_else(|| "-".to_owned(), |b| format!("{:.1}%", b * 100.0));
         let _ = write!(out, "  {:<24} {budget:>12}", format!("{name:?}"));
         for w in &a.windows {
-            let sli = w.sli.map_or_else(|| "-".into(), |v| format!("{:.4}", v * 100.0));
+            let sli = w
+                .sli
+                .map_or_else(|| "-".into(), |v| format!("{:.4}", v * 100.0));
             let _ = write!(out, " {sli:>9}");
         }
         out.push('\n');

@@ -94,9 +94,12 @@ impl RollupMetrics {
                 if ranks.get(i).is_none_or(|g| g.series != self.key) {
                     let mut labels = base();
                     labels.push(Label::new("rank", (i + 1).to_string()));
-                    labels.extend(entry.labels.iter().map(|(k, v)| {
-                        Label::new(SharedString::from(k.clone()), v.clone())
-                    }));
+                    labels.extend(
+                        entry
+                            .labels
+                            .iter()
+                            .map(|(k, v)| Label::new(SharedString::from(k.clone()), v.clone())),
+                    );
                     let key = Key::from_parts("slipstream_rollup_top_budget_burned", labels);
                     let gauge = RankGauge {
                         series: self.key.clone(),
@@ -132,9 +135,9 @@ fn update(
     for (slot, w) in gauges.sli.iter_mut().zip(&aggregate.windows) {
         slot.set(w.sli, || register(sli, labels(Some(w.window.to_string()))));
     }
-    gauges
-        .budget
-        .set(aggregate.error_budget_remaining, || register(budget, labels(None)));
+    gauges.budget.set(aggregate.error_budget_remaining, || {
+        register(budget, labels(None))
+    });
 }
 
 /// The HELP lines of the roll-up metrics.

@@ -48,18 +48,37 @@ fn exports_groups_the_ecosystem_and_the_ranking() {
     sink.publish(&engine.evaluate(AT_MS).unwrap(), 3, &status);
     let text = sink.handle().render();
     let base = r#"rollup="by-operator",slo="pay""#;
-    let sli = |op: &str| value(&text, &format!(r#"slipstream_rollup_sli{{{base},window="1h",operator="{op}"}}"#));
-    assert_eq!((sli("op-a"), sli("op-b"), sli("op-c")), (Some(1.0), Some(0.8), Some(0.5)));
-    let budget = value(&text, &format!(r#"slipstream_rollup_error_budget_remaining{{{base},operator="op-c"}}"#));
+    let sli = |op: &str| {
+        value(
+            &text,
+            &format!(r#"slipstream_rollup_sli{{{base},window="1h",operator="{op}"}}"#),
+        )
+    };
+    assert_eq!(
+        (sli("op-a"), sli("op-b"), sli("op-c")),
+        (Some(1.0), Some(0.8), Some(0.5))
+    );
+    let budget = value(
+        &text,
+        &format!(r#"slipstream_rollup_error_budget_remaining{{{base},operator="op-c"}}"#),
+    );
     assert!((budget.unwrap() - (1.0 - 5.0 / (0.01 * 10.0))).abs() < 1e-9);
     assert_eq!(
-        value(&text, &format!(r#"slipstream_ecosystem_sli{{{base},window="1d"}}"#)),
+        value(
+            &text,
+            &format!(r#"slipstream_ecosystem_sli{{{base},window="1d"}}"#)
+        ),
         Some(23.0 / 30.0)
     );
-    assert!(text.contains(&format!("slipstream_ecosystem_error_budget_remaining{{{base}}}")));
+    assert!(text.contains(&format!(
+        "slipstream_ecosystem_error_budget_remaining{{{base}}}"
+    )));
     // op-c burned 5 of its allowance of 0.1 (500 %), op-b 2 of 0.1; op-a nothing.
     let rank = |r: &str, op: &str| {
-        value(&text, &format!(r#"slipstream_rollup_top_budget_burned{{{base},rank="{r}",operator="{op}"}}"#))
+        value(
+            &text,
+            &format!(r#"slipstream_rollup_top_budget_burned{{{base},rank="{r}",operator="{op}"}}"#),
+        )
     };
     assert!((rank("1", "op-c").unwrap() - 50.0).abs() < 1e-9, "{text}");
     assert!((rank("2", "op-b").unwrap() - 20.0).abs() < 1e-9);
@@ -71,8 +90,14 @@ fn exports_groups_the_ecosystem_and_the_ranking() {
     sink.publish(&engine.evaluate(AT_MS).unwrap(), 3, &status);
     let text = sink.handle().render();
     let rank = |r: &str, op: &str| {
-        value(&text, &format!(r#"slipstream_rollup_top_budget_burned{{{base},rank="{r}",operator="{op}"}}"#))
+        value(
+            &text,
+            &format!(r#"slipstream_rollup_top_budget_burned{{{base},rank="{r}",operator="{op}"}}"#),
+        )
     };
-    assert!((rank("1", "op-a").unwrap() - 20.0 / (0.01 * 30.0)).abs() < 1e-9, "{text}");
+    assert!(
+        (rank("1", "op-a").unwrap() - 20.0 / (0.01 * 30.0)).abs() < 1e-9,
+        "{text}"
+    );
     assert!(rank("2", "op-c").is_some());
 }
