@@ -214,3 +214,44 @@ fn without_rollups_the_report_has_no_rollups_key() {
         "checkout-journey"
     );
 }
+
+#[test]
+fn the_example_config_replays_on_the_example_events() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new(env!("CARGO_BIN_EXE_slipstream"))
+        .args([
+            "replay",
+            "--config",
+            &format!("{root}/config/composites.yaml"),
+        ])
+        .args(["--input", &format!("{root}/config/example-events.ndjson")])
+        .output()
+        .expect("run slipstream replay");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let slos = report["slos"].as_array().unwrap();
+    let total = |name: &str| {
+        let s = slos.iter().find(|s| s["name"] == name).unwrap();
+        s["windows"]["1h"]["total"].as_u64().unwrap()
+    };
+    assert_eq!(
+        total("checkout-journey"),
+        2 * total("checkout-availability")
+            + total("cart-availability")
+            + total("auth-availability")
+    );
+    let rollups = report["rollups"].as_array().unwrap();
+    let values: Vec<&Value> = rollups[0]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| &g["value"])
+        .collect();
+    assert_eq!(values, [&json!("ap-3"), &json!("eu-1"), &json!("us-2")]);
+    assert_eq!(rollups[0]["top"]["entries"].as_array().unwrap().len(), 5);
+    assert_eq!(rollups[1]["by"], "service");
+}

@@ -109,12 +109,15 @@ fn rollup_block(out: &mut String, r: &RollupReport) {
         let _ = write!(header, " {:>9}", format!("SLI% {}", w.window));
     }
     let _ = writeln!(out, "{header}");
-    let groups = r.groups.iter().map(|g| (g.value.as_str(), &g.aggregate));
-    for (name, a) in groups.chain([("(ecosystem)", &r.ecosystem)]) {
+    let groups = r
+        .groups
+        .iter()
+        .map(|g| (format!("{:?}", g.value), &g.aggregate));
+    for (name, a) in groups.chain([("(ecosystem)".to_owned(), &r.ecosystem)]) {
         let budget = a
             .error_budget_remaining
             .map_or_else(|| "-".to_owned(), |b| format!("{:.1}%", b * 100.0));
-        let _ = write!(out, "  {:<24} {budget:>12}", format!("{name:?}"));
+        let _ = write!(out, "  {name:<24} {budget:>12}");
         for w in &a.windows {
             let sli = w
                 .sli
