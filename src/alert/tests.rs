@@ -160,3 +160,38 @@ fn for_holds_an_alert_pending_and_a_tier_can_be_off() {
     );
     assert_eq!(states(&book), [(Severity::Page, State::Inactive)]);
 }
+
+#[test]
+fn a_composite_follows_its_own_rules() {
+    let text = format!(
+        "{CONFIG}composites:\n  - {{ name: journey, objective: 99.9, window: 30d, \
+         components: [{{ slo: checkout }}], alerts: {{ ticket: off, min_events: 500 }} }}\n"
+    );
+    let config = config::parse(&text, Path::new("alerts.yaml")).unwrap();
+    let mut book = AlertBook::default();
+    // Not an SLO's name: without the composites, the book has no rules for it.
+    assert!(
+        book.update(&report(0, "journey", 1000, 0.02, 0.02), &config.slos, &[])
+            .is_empty()
+    );
+    assert!(book.all().next().is_none());
+    // Its own `min_events`: 400 events are too few, 1000 page.
+    let composites = &config.composites;
+    assert!(
+        book.update(
+            &report(1, "journey", 400, 0.02, 0.02),
+            &config.slos,
+            composites
+        )
+        .is_empty()
+    );
+    let fired = book.update(
+        &report(2, "journey", 1000, 0.02, 0.02),
+        &config.slos,
+        composites,
+    );
+    assert_eq!(fired.len(), 1);
+    assert_eq!(fired[0].alert.slo, "journey");
+    // `ticket: off`: only the page exists.
+    assert_eq!(states(&book), [(Severity::Page, State::Firing)]);
+}

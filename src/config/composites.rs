@@ -109,9 +109,11 @@ pub struct Rollup {
     pub windows: Vec<Span>,
 }
 
-fn fail<T>(name: &str, field: String, message: String) -> Result<T, ValidationError> {
+/// An error at `field`; `composite` names the composite it is in (roll-up errors name
+/// only the field: the `slo` of an error is an SLO's or composite's name).
+fn fail<T>(composite: Option<&str>, field: String, message: String) -> Result<T, ValidationError> {
     Err(ValidationError {
-        slo: (!name.is_empty()).then(|| name.to_owned()),
+        slo: composite.filter(|n| !n.is_empty()).map(str::to_owned),
         field,
         message,
     })
@@ -134,26 +136,26 @@ pub fn build_composites(
         let at = |field: &str| format!("composites[{i}].{field}");
         if name.is_empty() {
             return fail(
-                name,
+                Some(name),
                 at("name"),
                 "a composite needs a non-empty name".into(),
             );
         }
         if !names.insert(name.to_owned()) {
             return fail(
-                name,
+                Some(name),
                 at("name"),
                 "an SLO or another composite has the same name; names must be unique".into(),
             );
         }
         let objective =
-            objective_fraction(c.objective).or_else(|m| fail(name, at("objective"), m))?;
-        let window = window(&c.window).or_else(|m| fail(name, at("window"), m))?;
+            objective_fraction(c.objective).or_else(|m| fail(Some(name), at("objective"), m))?;
+        let window = window(&c.window).or_else(|m| fail(Some(name), at("window"), m))?;
         let alerts = super::alerting::build_policy(c.alerts.as_ref(), alerting, window)
-            .or_else(|(field, m)| fail(name, at(&field), m))?;
+            .or_else(|(field, m)| fail(Some(name), at(&field), m))?;
         if c.components.is_empty() {
             return fail(
-                name,
+                Some(name),
                 at("components"),
                 "list at least one SLO, e.g. `[{ slo: checkout-availability }]`".into(),
             );
@@ -173,19 +175,19 @@ pub fn build_composites(
                 } else {
                     format!("no SLO is named `{slo}`; components are SLOs of `slos`")
                 };
-                return fail(name, at("slo"), message);
+                return fail(Some(name), at("slo"), message);
             };
             let weight = raw_component.weight.unwrap_or(1);
             if !(1..=MAX_WEIGHT).contains(&weight) {
                 return fail(
-                    name,
+                    Some(name),
                     at("weight"),
                     format!("must be a whole number from 1 to {MAX_WEIGHT}, got {weight}"),
                 );
             }
             if components.iter().any(|k| k.slo == slo) {
                 return fail(
-                    name,
+                    Some(name),
                     at("slo"),
                     format!("`{slo}` is listed twice; give it a weight instead"),
                 );
@@ -235,13 +237,13 @@ pub fn build_rollups(
         let name = r.name.trim();
         let at = |field: &str| format!("rollups[{i}].{field}");
         if name.is_empty() {
-            return fail(name, at("name"), "a roll-up needs a non-empty name".into());
+            return fail(None, at("name"), "a roll-up needs a non-empty name".into());
         }
         if !names.insert(name) {
             return fail(
-                name,
+                None,
                 at("name"),
-                "another roll-up has the same name; names must be unique".into(),
+                format!("another roll-up is named `{name}`; names must be unique"),
             );
         }
         let slo_name = r.slo.trim();
@@ -251,7 +253,7 @@ pub fn build_rollups(
             } else {
                 format!("no SLO is named `{slo_name}`")
             };
-            return fail(name, at("slo"), message);
+            return fail(None, at("slo"), message);
         };
         let labels = slo.label_names(events);
         let by = r.by.trim();
@@ -267,14 +269,14 @@ pub fn build_rollups(
                     labels.join(", ")
                 )
             };
-            return fail(name, at("by"), message);
+            return fail(None, at("by"), message);
         }
         if let Some(clash) = labels
             .iter()
             .find(|l| ROLLUP_METRIC_LABELS.contains(&l.as_str()))
         {
             return fail(
-                name,
+                None,
                 at("slo"),
                 format!(
                     "SLO `{slo_name}` has a label `{clash}`, which the roll-up metrics use \
@@ -285,7 +287,7 @@ pub fn build_rollups(
         let top_k = r.top_k.unwrap_or(DEFAULT_TOP_K as u64);
         if !(1..=MAX_TOP_K as u64).contains(&top_k) {
             return fail(
-                name,
+                None,
                 at("top_k"),
                 format!("must be a whole number from 1 to {MAX_TOP_K}, got {top_k}"),
             );
@@ -293,7 +295,7 @@ pub fn build_rollups(
         let rank_window = match &r.rank_window {
             None => slo.window,
             Some(text) => {
-                let w = window(text).or_else(|m| fail(name, at("rank_window"), m))?;
+                let w = window(text).or_else(|m| fail(None, at("rank_window"), m))?;
                 if !slo.windows.contains(&w) || w > slo.window {
                     let shown: Vec<String> = slo
                         .windows
@@ -302,7 +304,7 @@ pub fn build_rollups(
                         .map(Span::to_string)
                         .collect();
                     return fail(
-                        name,
+                        None,
                         at("rank_window"),
                         format!(
                             "{w} is not a window of SLO `{slo_name}` up to its SLO window; \

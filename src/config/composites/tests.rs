@@ -210,7 +210,7 @@ fn rollup_errors_name_the_field() {
             "rollups: [{ name: r, slo: auth, by: operator, rank_window: 30d }, \
              { name: r, slo: auth, by: operator }]",
             "rollups[1].name",
-            "same name",
+            "another roll-up is named `r`",
         ),
     ] {
         let message = error(extra);
