@@ -42,7 +42,7 @@ fn outputs(c: &mut Criterion) {
 
     let mut book = AlertBook::default();
     group.bench_function("alerts", |b| {
-        b.iter(|| black_box(book.update(&report, &config.slos).len()))
+        b.iter(|| black_box(book.update(&report, &config.slos, &config.composites).len()))
     });
 
     let mut prometheus = PrometheusSink::new(Duration::from_secs(1), None);

@@ -34,8 +34,11 @@ fn report() -> Value {
     serde_json::from_str(&replay(&fixture("config.yaml"), "json")).expect("JSON report")
 }
 
-/// `[(window, good, total)]` of a roll-up's `windows` array.
-fn counts(windows: &Value) -> Vec<(String, u64, u64)> {
+/// `(window, good, total)` per window.
+type Counts = Vec<(String, u64, u64)>;
+
+/// The counts of a roll-up's `windows` array.
+fn counts(windows: &Value) -> Counts {
     windows
         .as_array()
         .expect("`windows` is an array")
@@ -126,7 +129,7 @@ fn the_rollup_groups_operators_sums_the_ecosystem_and_ranks_the_burners() {
             &json!("operator")
         )
     );
-    let groups: Vec<(&str, Vec<(String, u64, u64)>)> = r["groups"]
+    let groups: Vec<(&str, Counts)> = r["groups"]
         .as_array()
         .unwrap()
         .iter()

@@ -44,6 +44,6 @@ fuzz_target!(|data: &[u8]| {
     let report = engine
         .evaluate(at)
         .expect("a report just after the newest event");
-    AlertBook::default().update(&report, &config.slos);
+    AlertBook::default().update(&report, &config.slos, &config.composites);
     serde_json::to_string(&report).expect("a report serialises");
 });

@@ -100,6 +100,6 @@ fn check_mapping(mapping: &Mapping, lines: &[&[u8]]) {
         let json = serde_json::to_string(&report).expect("a report serialises");
         serde_json::from_str::<serde_json::Value>(&json).expect("as JSON");
         slipstream::report::table::render(&report);
-        book.update(&report, &config.slos);
+        book.update(&report, &config.slos, &config.composites);
     }
 }
