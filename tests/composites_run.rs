@@ -27,6 +27,12 @@ const STEPS: [(&str, &str); 3] = [
     ("auth", "POST /login"),
 ];
 
+/// The element of the JSON array `list` that `pick` picks.
+fn find(list: &Value, pick: impl Fn(&Value) -> bool) -> Value {
+    let list = list.as_array().expect("an array");
+    list.iter().find(|v| pick(v)).cloned().expect("an element")
+}
+
 fn firing(run: &Running, slo: &str) -> bool {
     let (_, alerts) = run.get("/api/v1/alerts");
     let alerts: Value = serde_json::from_str(&alerts).expect("alerts JSON");
@@ -136,13 +142,9 @@ evaluation: {{ clock: wall, delay: 0s, interval: 1s }}
     );
     let (_, alerts) = run.get("/api/v1/alerts");
     let alerts: Value = serde_json::from_str(&alerts).unwrap();
-    let page = alerts["alerts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["slo"] == "checkout-journey" && a["severity"] == "page")
-        .cloned()
-        .unwrap();
+    let page = find(&alerts["alerts"], |a| {
+        a["slo"] == "checkout-journey" && a["severity"] == "page"
+    });
     assert_eq!(page["labels"], serde_json::json!({}));
     assert!(
         page["rule"]["long_burn_rate"].as_f64().unwrap() > 14.4,
@@ -161,13 +163,7 @@ evaluation: {{ clock: wall, delay: 0s, interval: 1s }}
     );
     let (_, slos) = run.get("/api/v1/slos");
     let report: Value = serde_json::from_str(&slos).unwrap();
-    let journey = report["slos"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == "checkout-journey")
-        .cloned()
-        .expect("the journey in /api/v1/slos");
+    let journey = find(&report["slos"], |s| s["name"] == "checkout-journey");
     assert_eq!(journey["composite"]["components"][0]["weight"], 2);
     assert_eq!(journey["windows"]["1h"]["total"], 4_400);
     assert_eq!(report["rollups"][0]["name"], "payments-by-operator");

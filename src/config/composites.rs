@@ -85,7 +85,8 @@ pub struct Composite {
     pub alerts: AlertPolicy,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Serialized as the report writes it: `{"slo": NAME, "weight": N}`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Component {
     /// The name of an SLO (never of a composite).
     pub slo: String,

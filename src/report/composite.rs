@@ -8,7 +8,7 @@
 //! From those sums on, a composite is an SLO like any other: the same SLI, burn-rate and
 //! budget functions, and the sinks and the alert book see an ordinary series.
 
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::{Lifetime, SeriesReport, WindowReport};
 use crate::config::{Component, Composite, Span};
@@ -101,20 +101,8 @@ pub(super) struct Components<'a>(pub(super) &'a [Component]);
 impl Serialize for Components<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(1))?;
-        m.serialize_entry("components", &List(self.0))?;
+        m.serialize_entry("components", self.0)?;
         m.end()
-    }
-}
-
-struct List<'a>(&'a [Component]);
-
-impl Serialize for List<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for c in self.0 {
-            seq.serialize_element(&serde_json::json!({ "slo": c.slo, "weight": c.weight }))?;
-        }
-        seq.end()
     }
 }
 

@@ -11,7 +11,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::top_k::TopK;
 use super::{Pairs, SeriesReport};
@@ -266,32 +266,18 @@ impl Serialize for Top {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(2))?;
         m.serialize_entry("window", &self.window.to_string())?;
-        m.serialize_entry("entries", &Entries(&self.entries))?;
+        m.serialize_entry("entries", &self.entries)?;
         m.end()
     }
 }
 
-struct Entries<'a>(&'a [TopEntry]);
-
-impl Serialize for Entries<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for e in self.0 {
-            seq.serialize_element(&Entry(e))?;
-        }
-        seq.end()
-    }
-}
-
-struct Entry<'a>(&'a TopEntry);
-
-impl Serialize for Entry<'_> {
+impl Serialize for TopEntry {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_map(Some(4))?;
-        m.serialize_entry("labels", &Pairs(&self.0.labels))?;
-        m.serialize_entry("bad", &self.0.bad)?;
-        m.serialize_entry("total", &self.0.total)?;
-        m.serialize_entry("budget_burned", &self.0.budget_burned)?;
+        m.serialize_entry("labels", &Pairs(&self.labels))?;
+        m.serialize_entry("bad", &self.bad)?;
+        m.serialize_entry("total", &self.total)?;
+        m.serialize_entry("budget_burned", &self.budget_burned)?;
         m.end()
     }
 }
