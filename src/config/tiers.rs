@@ -107,12 +107,17 @@ pub struct TierLatency {
 }
 
 impl Tier {
-    /// The tier's objective for an indicator's type, if it has one.
-    fn objective_for(&self, indicator: Indicator) -> Option<f64> {
-        match indicator {
-            Indicator::Availability => self.availability,
-            Indicator::Latency { .. } => self.latency.map(|l| l.objective),
+    /// The tier's objective for availability or latency SLOs, if it has one.
+    pub(super) fn objective_for(&self, latency: bool) -> Option<f64> {
+        if latency {
+            self.latency.map(|l| l.objective)
+        } else {
+            self.availability
         }
+    }
+
+    pub(super) fn threshold_ms(&self) -> Option<f64> {
+        self.latency.map(|l| l.threshold_ms)
     }
 }
 
@@ -222,33 +227,11 @@ impl Policies {
     }
 
     fn unknown_tier(&self, name: &str) -> String {
-        let known: Vec<&str> = self.tiers.iter().map(|t| t.name.as_str()).collect();
+        let known = self.tiers.iter().map(|t| t.name.as_str());
         format!(
             "unknown tier `{name}`; tiers are defined under `tiers` ({})",
-            if known.is_empty() {
-                "none defined".to_owned()
-            } else {
-                known.join(", ")
-            }
+            super::validate::listing(known, "none defined")
         )
-    }
-
-    /// What a tier offers an SLO with this indicator type that does not set them: its
-    /// objective (fraction) and latency threshold.
-    pub(super) fn defaults(
-        tier: Option<(&Tier, TierFrom)>,
-        raw: &RawIndicator,
-    ) -> (Option<f64>, Option<f64>) {
-        let Some((tier, _)) = tier else {
-            return (None, None);
-        };
-        match raw {
-            RawIndicator::Availability {} => (tier.availability, None),
-            RawIndicator::Latency { .. } => (
-                tier.latency.map(|l| l.objective),
-                tier.latency.map(|l| l.threshold_ms),
-            ),
-        }
     }
 
     /// Records how the explicit SLO `slos[i]` got its tier, and checks it against its
@@ -319,7 +302,8 @@ fn below_floor(
         ),
         None => format!("`{}`", tier.name),
     };
-    if let Some(floor) = tier.objective_for(slo.indicator)
+    let latency = matches!(slo.indicator, Indicator::Latency { .. });
+    if let Some(floor) = tier.objective_for(latency)
         && slo.objective < floor
     {
         return Some((

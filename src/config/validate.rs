@@ -177,7 +177,9 @@ fn validate_slo(
         }
         group_by.push(field);
     }
-    let (tier_objective, tier_threshold) = Policies::defaults(tier, &raw.indicator);
+    let latency = matches!(raw.indicator, RawIndicator::Latency { .. });
+    let tier_objective = tier.and_then(|(t, _)| t.objective_for(latency));
+    let tier_threshold = tier.and_then(|(t, _)| t.threshold_ms());
     // What a missing value could have come from, for the error that it is missing.
     let from_tier = match tier {
         Some((t, _)) => format!("; its tier `{}` has none for this indicator", t.name),
@@ -255,16 +257,22 @@ pub(super) fn field_of(events: &EventSchema, key: &str) -> Result<Field, String>
     }
     let position = events.labels.iter().position(|l| l.name == key);
     position.map(Field::Label).ok_or_else(|| {
-        let known: Vec<&str> = events.labels.iter().map(|l| l.name.as_str()).collect();
+        let known = events.labels.iter().map(|l| l.name.as_str());
         format!(
             "`{key}` is neither `route` nor a label; labels come from `events.labels` ({})",
-            if known.is_empty() {
-                "none configured".to_owned()
-            } else {
-                known.join(", ")
-            }
+            listing(known, "none configured")
         )
     })
+}
+
+/// Names for an error message: `a, b`, or `none` when there are none.
+pub(super) fn listing<'a>(names: impl Iterator<Item = &'a str>, none: &str) -> String {
+    let names: Vec<&str> = names.collect();
+    if names.is_empty() {
+        none.to_owned()
+    } else {
+        names.join(", ")
+    }
 }
 
 /// A percent objective → the fraction.
