@@ -142,7 +142,7 @@ pub fn import(text: &str, path: &Path) -> Result<Import, ImportError> {
     };
     Ok(Import {
         yaml,
-        slos_read: docs.slos.len(),
+        slos_read: docs.slo_objects,
         slos_mapped: mapped.slos_mapped,
         slipstream_slos: mapped.config.slos.len(),
         composites: mapped.config.composites.len(),

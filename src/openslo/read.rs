@@ -14,6 +14,8 @@ use super::{
 /// Every object of the input by kind, named ones by name (first of a name wins).
 #[derive(Debug, Default)]
 pub struct Documents {
+    /// Every `kind: SLO` object of the input, read or skipped.
+    pub slo_objects: usize,
     pub slos: Vec<Object<SloSpec>>,
     pub slis: BTreeMap<String, Object<SliSpec>>,
     pub policies: BTreeMap<String, Object<AlertPolicySpec>>,
@@ -70,7 +72,10 @@ pub fn read(text: &str) -> Result<Documents, ReadError> {
         }
         v1 += 1;
         let result = match kind {
-            "SLO" => add(&mut docs.slos, value),
+            "SLO" => {
+                docs.slo_objects += 1;
+                add(&mut docs.slos, value)
+            }
             "SLI" => insert(&mut docs.slis, value),
             "AlertPolicy" => insert(&mut docs.policies, value),
             "AlertCondition" => insert(&mut docs.conditions, value),
