@@ -4,7 +4,7 @@
 //! objectives' common target, or the annotation `slipstream.dev/objective`.
 
 use super::alerts::map_policies;
-use super::map::{admit, build, resolve_sli, suffixed, taken};
+use super::map::{Part, admit, build, resolve_sli, suffixed, taken};
 use super::output::{Component, Composite, SlipstreamConfig};
 use super::source::Note;
 use super::{ANNOTATION_PREFIX, Documents, Object, SloSpec, Warning, push};
@@ -41,17 +41,14 @@ pub fn map_composite(
                 format!("must be above 0, got {weight}"),
             ));
         }
-        let (component, labels) = build(
-            slo,
+        let part = Part {
             sli,
-            &sli_at,
-            o,
-            &at,
-            suffixed(name, o, i),
-            window,
-            docs,
-            warnings,
-        )?;
+            sli_at: &sli_at,
+            objective: o,
+            at: &at,
+            name: suffixed(name, o, i),
+        };
+        let (component, labels) = build(slo, part, window, docs, warnings)?;
         weights.push(weight);
         percents.push(component.objective);
         built.push((component, labels));

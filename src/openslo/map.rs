@@ -106,12 +106,17 @@ fn map_slo(
         } else {
             name.clone()
         };
-        let result = build(slo, sli, &sli_at, o, &at, slo_name, window, docs, warnings).and_then(
-            |(mut built, labels)| {
-                built.alerts.clone_from(&alerts);
-                admit(out, vec![(built, labels)]).map_err(|m| (at.clone(), m))
-            },
-        );
+        let part = Part {
+            sli,
+            sli_at: &sli_at,
+            objective: o,
+            at: &at,
+            name: slo_name,
+        };
+        let result = build(slo, part, window, docs, warnings).and_then(|(mut built, labels)| {
+            built.alerts.clone_from(&alerts);
+            admit(out, vec![(built, labels)]).map_err(|m| (at.clone(), m))
+        });
         match result {
             Ok(()) => kept = true,
             Err((field, message)) => {
@@ -129,19 +134,31 @@ fn map_slo(
     Ok(kept)
 }
 
-/// One slipstream SLO for objective `o` over `sli`, and the label paths it selects on.
-#[allow(clippy::too_many_arguments)]
+/// One objective to map: the SLI it reads, where both are in the input, and the name of
+/// the slipstream SLO it becomes.
+pub(super) struct Part<'a> {
+    pub sli: &'a SliSpec,
+    pub sli_at: &'a str,
+    pub objective: &'a Objective,
+    pub at: &'a str,
+    pub name: String,
+}
+
+/// The slipstream SLO of `part`, and the label paths it selects on.
 pub(super) fn build(
     slo: &Object<SloSpec>,
-    sli: &SliSpec,
-    sli_at: &str,
-    o: &Objective,
-    at: &str,
-    name: String,
+    part: Part<'_>,
     window: Span,
     docs: &Documents,
     warnings: &mut Vec<Warning>,
 ) -> Result<(Slo, Vec<String>), Note> {
+    let Part {
+        sli,
+        sli_at,
+        objective: o,
+        at,
+        name,
+    } = part;
     let objective = objective_percent(o, at)?;
     let mut notes = Vec::new();
     let mapped = map_sli(sli, o, docs, sli_at, at, &mut notes);

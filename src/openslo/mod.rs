@@ -2,7 +2,7 @@
 //! Service, DataSource, AlertNotificationTarget) → a slipstream config, plus one warning for
 //! everything that could not be mapped exactly. docs/openslo.md is the user's contract.
 //!
-//! Three steps, all pure: [`read`] splits the YAML into objects and deserialises each into
+//! Three steps, all pure ([`import_file`] only reads the file): [`read`] splits the YAML into objects and deserialises each into
 //! the serde model below (an object that does not fit is a warning, not a failure of the
 //! whole file); [`map::translate`] maps them; [`output`] serialises the config and checks
 //! that slipstream's own loader accepts it before anything is printed.
@@ -121,7 +121,7 @@ pub fn import_file(path: &Path) -> Result<Import, ImportError> {
 
 /// Translates OpenSLO YAML text; `path` only labels errors.
 pub fn import(text: &str, path: &Path) -> Result<Import, ImportError> {
-    let docs = read(text).map_err(|e| match e {
+    let mut docs = read(text).map_err(|e| match e {
         ReadError::Syntax(message) => ImportError::Syntax {
             path: path.to_owned(),
             message,
@@ -131,7 +131,7 @@ pub fn import(text: &str, path: &Path) -> Result<Import, ImportError> {
             message,
         },
     })?;
-    let mut warnings = docs.warnings.clone();
+    let mut warnings = std::mem::take(&mut docs.warnings);
     let mapped = map::translate(&docs, &mut warnings);
     let yaml = if mapped.config.slos.is_empty() {
         None
