@@ -3,39 +3,20 @@
 //! tests/fixtures/openslo/events.ndjson against the counts that
 //! tests/fixtures/openslo/make_events.py computes from the OpenSLO predicates.
 
-use std::io::Write;
+use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::{fs, thread};
+use std::process::Output;
 
 use serde_json::Value;
+
+mod common;
 
 fn root(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Runs slipstream with `args`, `stdin` (if any) on its standard input.
 fn slipstream(args: &[&str], stdin: Option<String>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_slipstream"))
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn slipstream");
-    let writer = stdin.map(|text| {
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        thread::spawn(move || pipe.write_all(text.as_bytes()))
-    });
-    let output = child.wait_with_output().expect("wait for slipstream");
-    if let Some(writer) = writer {
-        writer.join().expect("stdin writer").expect("write stdin");
-    }
-    output
+    common::cli::run(args, stdin.map(String::into_bytes))
 }
 
 fn text(bytes: &[u8]) -> String {
