@@ -398,7 +398,8 @@ fn dropped_metadata(slo: &Object<SloSpec>, warnings: &mut Vec<Warning>) {
     }
 }
 
-/// Objects that no SLO uses map to nothing: say so.
+/// Objects that no SLO uses map to nothing, and connection details have no place in an
+/// SLO: say so.
 fn unreferenced(docs: &Documents, warnings: &mut Vec<Warning>) {
     let mut slis = BTreeSet::new();
     let mut policies = BTreeSet::new();
@@ -453,5 +454,20 @@ fn unreferenced(docs: &Documents, warnings: &mut Vec<Warning>) {
                 "not referenced by any SLO: nothing to map",
             );
         }
+    }
+    let connected =
+        |v: &serde_json::Value| !(v.is_null() || v.as_object().is_some_and(|m| m.is_empty()));
+    for ds in docs
+        .data_sources
+        .values()
+        .filter(|d| connected(&d.spec.connection_details))
+    {
+        push(
+            warnings,
+            "DataSource",
+            &ds.metadata.name,
+            "spec.connectionDetails",
+            "not mapped: slipstream reads Kafka as its `kafka` section says (docs/run.md)",
+        );
     }
 }

@@ -50,6 +50,9 @@ fn objects_that_do_not_fit_are_skipped_with_a_warning() {
         "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: cm}\n".to_owned(),
         "---\napiVersion: openslo/v1\nkind: Budget\nmetadata: {name: b}\nspec: {}\n".to_owned(),
         "---\napiVersion: openslo/v1\nkind: SLI\nmetadata: {name: unused}\nspec: {}\n".to_owned(),
+        "---\napiVersion: openslo/v1\nkind: DataSource\nmetadata: {name: kafka}\nspec: {type: \
+         slipstream, connectionDetails: {brokers: 'k:9092'}}\n"
+            .to_owned(),
     ]
     .concat();
     let import = run(&yaml);
