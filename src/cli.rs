@@ -34,6 +34,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
     },
+    /// Validate a config and list its tiers, services rules and effective SLOs. Exits 0
+    /// when it is valid, 2 when it is not.
+    Check {
+        /// The SLO config (YAML).
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+    },
     /// Consume events from Kafka in a consumer group and serve live SLIs: Prometheus
     /// metrics at /metrics, the report at /api/v1/slos, /healthz and /readyz.
     Run {
@@ -82,6 +91,23 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Translate SLOs written in another format into a slipstream config, printed on
+    /// stdout; what cannot be mapped exactly is listed on stderr.
+    Import {
+        #[command(subcommand)]
+        from: ImportFrom,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportFrom {
+    /// OpenSLO v1: SLO, SLI, AlertPolicy, AlertCondition and Service objects
+    /// (docs/openslo.md). Exit status 1 when no SLO could be mapped.
+    Openslo {
+        /// The OpenSLO YAML: documents separated by `---`, or a list of objects; `-` reads
+        /// stdin.
+        file: PathBuf,
+    },
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
@@ -92,4 +118,10 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 pub enum Format {
     Json,
     Table,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
 }

@@ -25,6 +25,7 @@
 //! ```
 
 pub mod alert;
+pub mod check;
 pub mod classify;
 pub mod cli;
 pub mod config;
@@ -33,6 +34,7 @@ pub mod demo;
 pub mod engine;
 pub mod kafka_client;
 pub mod loadgen;
+pub mod openslo;
 pub mod replay;
 pub mod report;
 pub mod run;

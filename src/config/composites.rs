@@ -13,12 +13,13 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::alerting::{AlertPolicy, RawAlerting, RawSloAlerts};
-use super::validate::{ValidationError, objective_fraction, window};
+use super::validate::{ValidationError, objective, window};
 use super::{EventSchema, Slo, Span};
 
-/// The largest weight of a component. Weights are relative; the bound keeps weighted
-/// sums of event counts exact in a u64 for any realistic traffic.
-pub const MAX_WEIGHT: u64 = 1000;
+/// The largest weight of a component. Weights are relative (OpenSLO's `compositeWeight`
+/// ratios scale to whole numbers up to this, see `openslo::composite`); the bound keeps
+/// weighted sums of event counts exact in a u64: 10^6 × 10^12 events is 10^18.
+pub const MAX_WEIGHT: u64 = 1_000_000;
 pub const DEFAULT_TOP_K: usize = 10;
 /// The bound on `top_k`: the ranking is for people and dashboards, not an export.
 pub const MAX_TOP_K: usize = 1000;
@@ -149,8 +150,7 @@ pub fn build_composites(
                 "an SLO or another composite has the same name; names must be unique".into(),
             );
         }
-        let objective =
-            objective_fraction(c.objective).or_else(|m| fail(Some(name), at("objective"), m))?;
+        let objective = objective(c.objective).or_else(|m| fail(Some(name), at("objective"), m))?;
         let window = window(&c.window).or_else(|m| fail(Some(name), at("window"), m))?;
         let alerts = super::alerting::build_policy(c.alerts.as_ref(), alerting, window)
             .or_else(|(field, m)| fail(Some(name), at(&field), m))?;

@@ -9,11 +9,13 @@ pub mod composites;
 pub mod durability;
 mod duration;
 pub mod events;
+mod glob;
 pub mod limits;
 pub mod outputs;
 pub mod raw;
 pub mod run;
 pub mod secret;
+pub mod tiers;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +24,7 @@ pub use alerting::{AlertPolicy, AlertRule, AlertingSettings, AlertmanagerSetting
 pub use composites::{Component, Composite, Rollup};
 pub use duration::Span;
 pub use events::{EventSchema, FieldPath, LabelField, MAX_LABELS};
+pub use glob::Glob;
 pub use limits::Limits;
 pub use run::{Clock, Evaluation, KafkaSettings, RunSettings};
 pub use secret::{FromEnv, Secret};
@@ -62,6 +65,11 @@ pub struct Config {
     pub composites: Vec<Composite>,
     /// Roll-ups of SLOs' series along a label.
     pub rollups: Vec<Rollup>,
+    /// Tiers, services rules and how each SLO got its tier.
+    pub policies: tiers::Policies,
+    /// What is accepted but questionable (an objective below its tier's floor with
+    /// `policy.tier_floor: warn`), each naming the file, SLO and field; logged at load.
+    pub warnings: Vec<String>,
 }
 
 /// One SLO, checked and normalised.
@@ -71,6 +79,9 @@ pub struct Slo {
     pub service: ServiceMatch,
     /// Exact matches that an event must satisfy, on the route or a label.
     pub selector: Vec<(Field, String)>,
+    /// Glob patterns that an event must match, on the route or a label (from a services
+    /// rule's `match`).
+    pub selector_globs: Vec<(Field, Glob)>,
     /// One series per distinct combination of these values.
     pub group_by: Vec<Field>,
     pub indicator: Indicator,
@@ -85,6 +96,9 @@ pub struct Slo {
     /// Windows kept, not reported, for the composites it is a component of: their SLO
     /// windows and alert rules' windows that it keeps for no other reason. Ascending.
     pub composite_windows: Vec<Span>,
+    /// Its effective tier: its own `tier`, that of the services rule that covers its
+    /// service, or that of the rule that generated it.
+    pub tier: Option<String>,
 }
 
 impl Slo {
@@ -103,10 +117,10 @@ impl Slo {
         all
     }
 
-    /// The label names of its series, in report order: `service` with `service: "*"`,
-    /// then the `group_by` fields.
+    /// The label names of its series, in report order: `service` with `service: "*"` (or
+    /// a services rule's glob), then the `group_by` fields.
     pub fn label_names(&self, events: &EventSchema) -> Vec<String> {
-        let service = matches!(self.service, ServiceMatch::Any).then(|| "service".to_owned());
+        let service = self.service.per_service().then(|| "service".to_owned());
         let grouped = self.group_by.iter().map(|f| match f {
             Field::Route => "route".to_owned(),
             Field::Label(i) => events.labels[*i].name.clone(),
@@ -120,6 +134,29 @@ pub enum ServiceMatch {
     Exact(String),
     /// `*`: every service, and `service` becomes a label of each series.
     Any,
+    /// The services a services rule's glob matches, except those with SLOs of their own;
+    /// `service` becomes a label of each series, as with `Any`.
+    Glob {
+        glob: Glob,
+        except: Vec<String>,
+    },
+}
+
+impl ServiceMatch {
+    pub fn matches(&self, service: &str) -> bool {
+        match self {
+            ServiceMatch::Exact(name) => name == service,
+            ServiceMatch::Any => true,
+            ServiceMatch::Glob { glob, except } => {
+                glob.matches(service) && !except.iter().any(|e| e == service)
+            }
+        }
+    }
+
+    /// Whether the series are per service: `service` is their first label.
+    pub fn per_service(&self) -> bool {
+        !matches!(self, ServiceMatch::Exact(_))
+    }
 }
 
 /// An event field an SLO can select on or group by.
@@ -220,12 +257,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             message: e.into_inner().to_string(),
         }
     })?;
-    validate(&raw).map_err(|e| ConfigError::Invalid {
+    let mut config = validate(&raw).map_err(|e| ConfigError::Invalid {
         path: path.to_owned(),
         slo: e.slo,
         field: e.field,
         message: e.message,
-    })
+    })?;
+    for warning in &mut config.warnings {
+        *warning = format!("{}: {warning}", path.display());
+    }
+    Ok(config)
 }
 
 /// `slos[2].indicator` → (name of the third SLO, `slos[2].indicator`).

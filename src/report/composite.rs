@@ -46,11 +46,16 @@ pub fn evaluate(composite: &Composite, slos: &[SeriesReport]) -> Option<SeriesRe
             let window = series
                 .window(w)
                 .expect("validation makes every component keep its composites' windows");
-            sum.0 += weight * window.good;
-            sum.1 += weight * window.total;
+            // Saturating: exact up to 1.8 × 10^19, far beyond any real count times the
+            // largest weight (MAX_WEIGHT), and never a panic or a wrap.
+            sum.0 = sum.0.saturating_add(weight.saturating_mul(window.good));
+            sum.1 = sum.1.saturating_add(weight.saturating_mul(window.total));
         }
-        lifetime.good += weight * series.lifetime.good;
-        lifetime.total += weight * series.lifetime.total;
+        let weighted = |n: u64| weight.saturating_mul(n);
+        lifetime.good = lifetime.good.saturating_add(weighted(series.lifetime.good));
+        lifetime.total = lifetime
+            .total
+            .saturating_add(weighted(series.lifetime.total));
     }
     if !seen {
         return None;
@@ -83,6 +88,7 @@ pub fn evaluate(composite: &Composite, slos: &[SeriesReport]) -> Option<SeriesRe
         labels: Vec::new(),
         objective,
         window: composite.window,
+        tier: None,
         error_budget_remaining: super::error_budget_remaining(own.good, own.total, objective),
         windows,
         alert_windows,

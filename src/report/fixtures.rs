@@ -15,6 +15,7 @@ pub fn series(name: &str, labels: &[(&str, &str)], windows: &[(Span, u64, u64)])
             .collect(),
         objective: 0.99,
         window: last.0,
+        tier: None,
         error_budget_remaining: super::error_budget_remaining(last.1, last.2, 0.99),
         windows: windows
             .iter()

@@ -136,7 +136,7 @@ fn composite_errors_name_the_field() {
         (
             "composites: [{ name: j, objective: 99, window: 30d, components: [{ slo: pay, weight: 0 }] }]",
             "composites[0].components[0].weight",
-            "from 1 to 1000",
+            "from 1 to 1000000",
         ),
         (
             "composites: [{ name: j, objective: 99, window: 30d, components: [{ slo: pay }, { slo: pay }] }]",
