@@ -59,6 +59,8 @@ fn report(at_min: i64, name: &str, total: u64, short_errors: f64, long_errors: f
             error_budget_remaining: Some(0.5),
             windows,
             alert_windows: vec![],
+            baseline: Default::default(),
+            budget_policy: crate::report::budget::BudgetAction::Normal { no_traffic: true },
             lifetime: Lifetime::default(),
         }],
     }

@@ -5,11 +5,14 @@
 //! write instead; nothing runs on a config that does not validate.
 
 pub mod alerting;
+pub mod budget;
 pub mod durability;
 mod duration;
 pub mod events;
+pub mod ladder;
 pub mod limits;
 pub mod outputs;
+pub mod percent;
 pub mod raw;
 pub mod run;
 pub mod secret;
@@ -56,6 +59,8 @@ pub struct Config {
     pub dead_letter: Option<durability::DeadLetterSettings>,
     /// Bounds on the series the input can create.
     pub limits: Limits,
+    /// The objectives the baseline of every series is placed on.
+    pub objective_ladder: ladder::ObjectiveLadder,
 }
 
 /// One SLO, checked and normalised.
@@ -76,6 +81,8 @@ pub struct Slo {
     pub windows: Vec<Span>,
     /// Its burn-rate alert rules.
     pub alerts: AlertPolicy,
+    /// What to do as its error budget runs out: its own, or the top-level one.
+    pub budget_policy: budget::BudgetPolicy,
 }
 
 impl Slo {

@@ -35,6 +35,10 @@ pub struct RawConfig {
     /// Bounds on what the input can make slipstream hold (`replay` and `run`).
     #[serde(default)]
     pub limits: super::limits::RawLimits,
+    /// Objectives in percent, strictly ascending: the steps the baseline climbs.
+    pub objective_ladder: Option<Vec<f64>>,
+    /// The error-budget policy of every SLO that has none of its own.
+    pub budget_policy: Option<Vec<super::budget::RawBudgetRule>>,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).
@@ -79,6 +83,8 @@ pub struct RawSlo {
     pub window: String,
     /// Burn-rate alert rules; default: the SRE Workbook's, scaled to `window`.
     pub alerts: Option<super::alerting::RawSloAlerts>,
+    /// Replaces the top-level `budget_policy` for this SLO.
+    pub budget_policy: Option<Vec<super::budget::RawBudgetRule>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -45,10 +45,22 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
             "no SLO is defined; add at least one".into(),
         ));
     }
+    let budget_policy = match &raw.budget_policy {
+        None => super::budget::BudgetPolicy::default(),
+        Some(rules) => super::budget::build("budget_policy", rules)
+            .map_err(|(field, m)| err(None, field, m))?,
+    };
     let mut names = HashSet::new();
     let mut slos = Vec::with_capacity(raw.slos.len());
     for (i, raw_slo) in raw.slos.iter().enumerate() {
-        let slo = validate_slo(i, raw_slo, &events, &windows, raw.alerting.as_ref())?;
+        let slo = validate_slo(
+            i,
+            raw_slo,
+            &events,
+            &windows,
+            raw.alerting.as_ref(),
+            &budget_policy,
+        )?;
         if !names.insert(slo.name.clone()) {
             return Err(err(
                 Some(&slo.name),
@@ -70,6 +82,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         super::durability::build_dead_letter(raw.dead_letter.as_ref(), &run.kafka.topics)
             .map_err(|(field, m)| err(None, field, m))?;
     let limits = super::limits::build(&raw.limits).map_err(|(field, m)| err(None, field, m))?;
+    let objective_ladder = super::ladder::build(raw.objective_ladder.as_deref())
+        .map_err(|(field, m)| err(None, field, m))?;
     Ok(Config {
         events,
         slos,
@@ -79,6 +93,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         state,
         dead_letter,
         limits,
+        objective_ladder,
     })
 }
 
@@ -98,6 +113,7 @@ fn validate_slo(
     events: &EventSchema,
     windows: &[Span],
     alerting: Option<&super::alerting::RawAlerting>,
+    budget_policy: &super::budget::BudgetPolicy,
 ) -> Result<Slo, ValidationError> {
     let name = raw.name.trim();
     let at = |field: &str| format!("slos[{i}].{field}");
@@ -182,6 +198,13 @@ fn validate_slo(
         Ok(a) => a,
         Err((field, m)) => return fail(&field, m),
     };
+    let budget_policy = match &raw.budget_policy {
+        None => budget_policy.clone(),
+        Some(rules) => match super::budget::build("budget_policy", rules) {
+            Ok(p) => p,
+            Err((field, m)) => return fail(&field, m),
+        },
+    };
     let mut all_windows: Vec<Span> = windows.to_vec();
     all_windows.push(window);
     all_windows.sort();
@@ -196,6 +219,7 @@ fn validate_slo(
         window,
         windows: all_windows,
         alerts,
+        budget_policy,
     })
 }
 

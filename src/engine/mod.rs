@@ -18,6 +18,7 @@ pub use snapshot::{Checkpoint, Restored, SourcePosition};
 use batch::{Batch, Newest};
 
 use crate::classify::{Classifier, StreamKeys};
+use crate::config::ladder::ObjectiveLadder;
 use crate::config::{Config, Slo, Span};
 use crate::decode::timestamp::format_rfc3339;
 use crate::decode::{Decoder, Invalid};
@@ -55,6 +56,8 @@ pub struct Engine {
     streams: StreamKeys,
     classifier: Classifier,
     slos: Vec<Slo>,
+    /// Where each series' baseline is placed.
+    ladder: ObjectiveLadder,
     /// Per population.
     series: Vec<SeriesStore>,
     counts: EventCounts,
@@ -104,6 +107,7 @@ impl Engine {
                 .collect(),
             classifier,
             slos: config.slos.clone(),
+            ladder: config.objective_ladder.clone(),
             counts: EventCounts::default(),
             horizon_ms: None,
             latest_valid_ms: None,
@@ -235,6 +239,13 @@ impl Engine {
                         .iter()
                         .find(|w| w.window == slo.window)
                         .expect("own window");
+                    let baseline = report::baseline::baseline(own.good, own.total, &self.ladder);
+                    let budget_policy = report::budget::budget_action(
+                        &slo.budget_policy,
+                        own.good,
+                        own.total,
+                        slo.objective,
+                    );
                     slos.push((
                         s,
                         SeriesReport {
@@ -253,6 +264,8 @@ impl Engine {
                                 total: lifetime[0],
                                 good: lifetime[1 + j],
                             },
+                            baseline,
+                            budget_policy,
                         },
                     ));
                 }

@@ -2,6 +2,8 @@
 //! prints and that the outputs publish. The SLI math lives here, as pure functions; the
 //! JSON form is the contract in docs/report.md, and [`table`] renders it for a person.
 
+pub mod baseline;
+pub mod budget;
 pub mod table;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
@@ -87,6 +89,10 @@ pub struct SeriesReport {
     /// monotonic, whatever the windows (the `slipstream_slo_events_total` counters; not
     /// part of the JSON report).
     pub lifetime: Lifetime,
+    /// Over the SLO window: the SLI achieved, placed on the objective ladder.
+    pub baseline: baseline::Baseline,
+    /// The action of the SLO's error-budget policy at the budget left.
+    pub budget_policy: budget::BudgetAction,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -163,13 +169,15 @@ impl Serialize for ByReason<'_> {
 
 impl Serialize for SeriesReport {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(6))?;
+        let mut m = s.serialize_map(Some(8))?;
         m.serialize_entry("name", &self.name)?;
         m.serialize_entry("labels", &Pairs(&self.labels))?;
         m.serialize_entry("objective", &self.objective)?;
         m.serialize_entry("window", &self.window.to_string())?;
         m.serialize_entry("error_budget_remaining", &self.error_budget_remaining)?;
         m.serialize_entry("windows", &Windows(&self.windows))?;
+        m.serialize_entry("baseline", &self.baseline)?;
+        m.serialize_entry("budget_policy", &self.budget_policy)?;
         m.end()
     }
 }
@@ -267,6 +275,8 @@ mod tests {
                 error_budget_remaining: None,
                 lifetime: Lifetime { total: 2, good: 2 },
                 alert_windows: Vec::new(),
+                baseline: baseline::Baseline::default(),
+                budget_policy: budget::BudgetAction::Normal { no_traffic: true },
                 windows: vec![
                     WindowReport {
                         window: Span::from_secs(300),
@@ -290,7 +300,7 @@ mod tests {
         let json = serde_json::to_string(&report).unwrap();
         assert_eq!(
             json,
-            r#"{"at":"2026-11-21T12:00:00Z","events":{"read":3,"valid":2,"invalid":1,"too_old":0,"invalid_by_reason":{"json":1,"not_object":0,"too_large":0,"timestamp":0,"service":0,"route":0,"status":0,"latency_ms":0,"label":0,"future":0}},"slos":[{"name":"a","labels":{"service":"x"},"objective":0.99,"window":"1d","error_budget_remaining":null,"windows":{"5m":{"total":0,"good":0,"sli":null,"burn_rate":null,"latency_ms":{"p50":null,"p90":null,"p99":null,"p999":null}},"1d":{"total":2,"good":2,"sli":1.0,"burn_rate":0.0}}}]}"#
+            r#"{"at":"2026-11-21T12:00:00Z","events":{"read":3,"valid":2,"invalid":1,"too_old":0,"invalid_by_reason":{"json":1,"not_object":0,"too_large":0,"timestamp":0,"service":0,"route":0,"status":0,"latency_ms":0,"label":0,"future":0}},"slos":[{"name":"a","labels":{"service":"x"},"objective":0.99,"window":"1d","error_budget_remaining":null,"windows":{"5m":{"total":0,"good":0,"sli":null,"burn_rate":null,"latency_ms":{"p50":null,"p90":null,"p99":null,"p999":null}},"1d":{"total":2,"good":2,"sli":1.0,"burn_rate":0.0}},"baseline":{"achieved":null,"holds":null,"next":null,"bad_events_to_remove":null,"bad_share_to_remove":null},"budget_policy":{"action":"normal","description":"no traffic in the SLO window: no budget spent","blocks_deploys":false}}]}"#
         );
     }
 }

@@ -510,6 +510,8 @@ mod tests {
                 }],
                 lifetime: Lifetime { total, good },
                 alert_windows: Vec::new(),
+                baseline: Default::default(),
+                budget_policy: crate::report::budget::BudgetAction::Normal { no_traffic: true },
             }],
         }
     }
