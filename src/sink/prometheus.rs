@@ -58,6 +58,7 @@ struct SeriesGauges {
     events_good: Counter,
     events_bad: Counter,
     sloth: Option<SlothSeries>,
+    policy: super::budget::BudgetGauges,
 }
 
 pub struct PrometheusSink {
@@ -88,6 +89,7 @@ impl PrometheusSink {
             .build_recorder();
         describe(&recorder);
         super::durability_metrics::describe(&recorder);
+        super::budget::describe(&recorder);
         PrometheusSink {
             handle: recorder.handle(),
             recorder,
@@ -197,6 +199,7 @@ impl PrometheusSink {
                 let service = services.get(&series.name).and_then(Option::as_deref);
                 SlothSeries::register(&self.recorder, series, service)
             }),
+            policy: super::budget::BudgetGauges::register(&self.recorder, series),
         }
     }
 
@@ -311,6 +314,7 @@ fn update_series(recorder: &PrometheusRecorder, gauges: &mut SeriesGauges, serie
     if let Some(sloth) = &mut gauges.sloth {
         sloth.update(recorder, series);
     }
+    gauges.policy.update(recorder, series);
     let bad = series.lifetime.total - series.lifetime.good;
     gauges.events_good.absolute(series.lifetime.good);
     gauges.events_bad.absolute(bad);
