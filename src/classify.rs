@@ -411,7 +411,9 @@ fn decode_key(key: &[u8], n_labels: usize) -> Fields<'_> {
     }
 }
 
-fn label_names(config: &Config, service: &ServiceMatch, group_by: &[Field]) -> Vec<String> {
+/// The label names of an SLO's series, in order: `service` with `service: "*"`, then
+/// each `group_by` field.
+pub fn label_names(config: &Config, service: &ServiceMatch, group_by: &[Field]) -> Vec<String> {
     let service = matches!(service, ServiceMatch::Any).then(|| "service".to_owned());
     let grouped = group_by.iter().map(|f| match f {
         Field::Route => "route".to_owned(),

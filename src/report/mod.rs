@@ -182,7 +182,8 @@ impl Serialize for SeriesReport {
     }
 }
 
-struct Pairs<'a>(&'a [(String, String)]);
+/// Label pairs as a JSON object, in their order.
+pub(crate) struct Pairs<'a>(pub(crate) &'a [(String, String)]);
 
 impl Serialize for Pairs<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

@@ -11,6 +11,7 @@
 //! commits and leaves the group, the server stops, all within [`SHUTDOWN_DEADLINE`].
 
 mod api;
+pub mod budget;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -87,6 +88,8 @@ pub struct Shared {
     /// Alert states, moved on by each evaluation.
     pub alerts: Mutex<AlertBook>,
     pub slos: Vec<Slo>,
+    /// Per SLO, the label names of its series (for `/api/v1/slos/{name}/budget`).
+    pub label_names: Vec<Vec<String>>,
     /// With `state`: what the checkpointer has done.
     pub checkpoints: Option<Arc<CheckpointStats>>,
     /// With `dead_letter`: what the dead-letter producer has done.
@@ -218,6 +221,11 @@ pub async fn start(
         latest: Latest::default(),
         alerts: Mutex::new(AlertBook::default()),
         slos: config.slos.clone(),
+        label_names: config
+            .slos
+            .iter()
+            .map(|s| crate::classify::label_names(config, &s.service, &s.group_by))
+            .collect(),
         checkpoints: checkpoint_stats,
         dead_letters,
     });
