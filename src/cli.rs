@@ -34,6 +34,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Json)]
         format: Format,
     },
+    /// Read NDJSON events like `replay` and print, per SLO series, the SLI achieved over
+    /// its SLO window, the objective it holds, the next step of the objective ladder, the
+    /// bad events to remove to reach it, and its error-budget policy action.
+    Baseline {
+        /// The SLO config (YAML).
+        #[arg(long)]
+        config: PathBuf,
+        /// The events, one JSON object per line; `-` reads stdin.
+        #[arg(long)]
+        input: PathBuf,
+        /// Evaluate at this RFC 3339 time; default as `replay`.
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
     /// Consume events from Kafka in a consumer group and serve live SLIs: Prometheus
     /// metrics at /metrics, the report at /api/v1/slos, /healthz and /readyz.
     Run {

@@ -44,34 +44,33 @@ fn run(cli: Cli) -> Result<()> {
             at,
             format,
         } => {
-            let config = config::load(&config)?;
-            let at_ms = at
-                .map(|t| match parse_rfc3339(t.trim().as_bytes()) {
-                    Some(ms) => Ok(ms),
-                    None => {
-                        bail!("--at `{t}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z")
-                    }
-                })
-                .transpose()?;
-            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
-            let report = if input == Path::new("-") {
-                replay::replay(&config, io::stdin().lock(), at_ms, now_ms)?
-            } else {
-                let file = File::open(&input)
-                    .with_context(|| format!("cannot open input {}", input.display()))?;
-                replay::replay(&config, file, at_ms, now_ms)
-                    .with_context(|| format!("replaying {}", input.display()))?
-            };
-            let mut out = io::stdout().lock();
-            match format {
+            let report = replay_file(&config, &input, at)?;
+            print(|out| match format {
                 Format::Json => {
-                    serde_json::to_writer_pretty(&mut out, &report)?;
-                    writeln!(out)?;
+                    serde_json::to_writer_pretty(&mut *out, &report)?;
+                    Ok(writeln!(out)?)
                 }
-                Format::Table => out.write_all(report::table::render(&report).as_bytes())?,
-            }
-            out.flush()?;
-            Ok(())
+                Format::Table => Ok(out.write_all(report::table::render(&report).as_bytes())?),
+            })
+        }
+        Command::Baseline {
+            config,
+            input,
+            at,
+            format,
+        } => {
+            let report = replay_file(&config, &input, at)?;
+            print(|out| match format {
+                Format::Json => {
+                    let document = report::baseline_view::Document(&report);
+                    serde_json::to_writer_pretty(&mut *out, &document)?;
+                    Ok(writeln!(out)?)
+                }
+                Format::Table => {
+                    let text = report::baseline_view::table(&report);
+                    Ok(out.write_all(text.as_bytes())?)
+                }
+            })
         }
         Command::Run {
             config,
@@ -143,6 +142,33 @@ fn run(cli: Cli) -> Result<()> {
             })
         }
     }
+}
+
+/// Loads `config` and replays `input` (`-`: stdin) at `at`, or by default as `replay`.
+fn replay_file(config: &Path, input: &Path, at: Option<String>) -> Result<report::Report> {
+    let config = config::load(config)?;
+    let at_ms = at
+        .map(|t| match parse_rfc3339(t.trim().as_bytes()) {
+            Some(ms) => Ok(ms),
+            None => bail!("--at `{t}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z"),
+        })
+        .transpose()?;
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    if input == Path::new("-") {
+        return Ok(replay::replay(&config, io::stdin().lock(), at_ms, now_ms)?);
+    }
+    let file =
+        File::open(input).with_context(|| format!("cannot open input {}", input.display()))?;
+    replay::replay(&config, file, at_ms, now_ms)
+        .with_context(|| format!("replaying {}", input.display()))
+}
+
+/// Writes to stdout with `write`, then flushes.
+fn print(write: impl FnOnce(&mut io::StdoutLock<'static>) -> Result<()>) -> Result<()> {
+    let mut out = io::stdout().lock();
+    write(&mut out)?;
+    out.flush()?;
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -3,6 +3,7 @@
 //! JSON form is the contract in docs/report.md, and [`table`] renders it for a person.
 
 pub mod baseline;
+pub mod baseline_view;
 pub mod budget;
 pub mod table;
 

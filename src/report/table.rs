@@ -7,6 +7,16 @@ use crate::decode::Invalid;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
+    header(&mut out, report);
+    for series in &report.slos {
+        series_block(&mut out, series);
+    }
+    out
+}
+
+/// `at`, the event counts, and what the series limits refused: the head of every table
+/// made from a report.
+pub fn header(out: &mut String, report: &Report) {
     let e = &report.events;
     let _ = write!(
         out,
@@ -38,10 +48,6 @@ pub fn render(report: &Report) -> String {
             crate::classify::OVERFLOW
         );
     }
-    for series in &report.slos {
-        series_block(&mut out, series);
-    }
-    out
 }
 
 fn series_block(out: &mut String, s: &SeriesReport) {
@@ -90,7 +96,7 @@ fn series_block(out: &mut String, s: &SeriesReport) {
 }
 
 /// `0.99999` → `99.999`: the percent without the noise of multiplying a binary fraction.
-fn percent(fraction: f64) -> String {
+pub(crate) fn percent(fraction: f64) -> String {
     let text = format!("{:.6}", fraction * 100.0);
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }
