@@ -288,3 +288,44 @@ fn baseline_table_has_a_row_per_series() {
     let got: Vec<String> = rows.iter().map(|r| r.join(" ")).collect();
     assert_eq!(got, want);
 }
+
+#[test]
+fn the_example_config_replays_to_the_documented_actions() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let config = slipstream::config::load(&dir.join("budget-policy.yaml")).expect("loads");
+    let events = std::fs::File::open(dir.join("example-events.ndjson")).expect("events");
+    let report = slipstream::replay::replay(&config, events, None, 0).expect("replays");
+    let action = |name: &str, labels: &[&str]| {
+        let s = report
+            .slos
+            .iter()
+            .find(|s| {
+                s.name == name
+                    && s.labels
+                        .iter()
+                        .map(|l| l.1.as_str())
+                        .eq(labels.iter().copied())
+            })
+            .unwrap_or_else(|| panic!("no series {name} {labels:?}"));
+        (
+            s.budget_policy.action().to_owned(),
+            s.budget_policy.blocks_deploys(),
+        )
+    };
+    // checkout: 31 bad of 3731 against 99.9 % is 731 % overspent: past -100 %.
+    assert_eq!(
+        action("checkout-availability", &[]),
+        ("postmortem".into(), true)
+    );
+    assert_eq!(action("search-availability", &[]), ("normal".into(), false));
+    assert_eq!(
+        action("fleet-availability", &["checkout", "eu-1"]),
+        ("freeze".into(), true)
+    );
+    // 5 bad of 1129 against 99.5 %: 11 % of the budget left.
+    assert_eq!(
+        action("fleet-availability", &["search", "ap-3"]),
+        ("slow-down".into(), false)
+    );
+    assert_eq!(action("search-latency", &[]), ("normal".into(), false));
+}
