@@ -121,15 +121,12 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// `at=` of a query: `None` for now, or an error response naming the bad value.
-fn parse_at(at: Option<&str>) -> Result<Option<i64>, Response> {
+/// `at=` of a query: `None` for now; the message of a 400 when it is not a time.
+fn parse_at(at: Option<&str>) -> Result<Option<i64>, String> {
     match at.map(str::trim) {
         None | Some("") => Ok(None),
         Some(text) => parse_rfc3339(text.as_bytes()).map(Some).ok_or_else(|| {
-            error(
-                StatusCode::BAD_REQUEST,
-                format!("`at={text}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z"),
-            )
+            format!("`at={text}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z")
         }),
     }
 }
@@ -146,37 +143,37 @@ async fn budget(
     }
     let at_ms = match parse_at(ats.first().map(|(_, v)| v.as_str())) {
         Ok(at) => at,
-        Err(response) => return response,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let shared = state.shared.clone();
     let answered = tokio::task::spawn_blocking(move || {
+        let refused = |r: super::budget::Refusal| {
+            let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::NOT_FOUND);
+            (status, r.to_string())
+        };
         let selection = super::budget::select(&shared.slos, &shared.label_names, &name, &filters)
             .map_err(refused)?;
         let report = shared
             .evaluate(at_ms)
-            .map_err(|e| error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+            .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
         let (may_ship, body) = super::budget::answer(&selection, &report).map_err(refused)?;
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
         let status = if may_ship {
             StatusCode::OK
         } else {
             StatusCode::CONFLICT
         };
-        let body = serde_json::to_vec(&body)
-            .map_err(|e| error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        Ok::<_, Response>(
-            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        )
+        Ok((status, body))
     })
     .await;
     match answered {
-        Ok(Ok(response) | Err(response)) => response,
+        Ok(Ok((status, body))) => {
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Ok(Err((status, message))) => error(status, message),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
-}
-
-fn refused(refusal: super::budget::Refusal) -> Response {
-    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::NOT_FOUND);
-    error(status, refusal.to_string())
 }
 
 #[derive(Deserialize)]
@@ -188,7 +185,7 @@ struct SlosQuery {
 async fn slos(State(state): State<AppState>, Query(query): Query<SlosQuery>) -> Response {
     let at_ms = match parse_at(query.at.as_deref()) {
         Ok(at) => at,
-        Err(response) => return response,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let shared = state.shared.clone();
     let evaluated = tokio::task::spawn_blocking(move || shared.evaluate(at_ms)).await;
