@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
+use serde::Serialize;
 use slipstream::cli::{Cli, Command, Format};
 use slipstream::decode::timestamp::parse_rfc3339;
 use slipstream::{config, demo, loadgen, replay, report, run};
@@ -45,13 +46,7 @@ fn run(cli: Cli) -> Result<()> {
             format,
         } => {
             let report = replay_file(&config, &input, at)?;
-            print(|out| match format {
-                Format::Json => {
-                    serde_json::to_writer_pretty(&mut *out, &report)?;
-                    Ok(writeln!(out)?)
-                }
-                Format::Table => Ok(out.write_all(report::table::render(&report).as_bytes())?),
-            })
+            print(format, &report, || report::table::render(&report))
         }
         Command::Baseline {
             config,
@@ -60,17 +55,8 @@ fn run(cli: Cli) -> Result<()> {
             format,
         } => {
             let report = replay_file(&config, &input, at)?;
-            print(|out| match format {
-                Format::Json => {
-                    let document = report::baseline_view::Document(&report);
-                    serde_json::to_writer_pretty(&mut *out, &document)?;
-                    Ok(writeln!(out)?)
-                }
-                Format::Table => {
-                    let text = report::baseline_view::table(&report);
-                    Ok(out.write_all(text.as_bytes())?)
-                }
-            })
+            let document = report::baseline_view::Document(&report);
+            print(format, &document, || report::baseline_view::table(&report))
         }
         Command::Run {
             config,
@@ -163,10 +149,16 @@ fn replay_file(config: &Path, input: &Path, at: Option<String>) -> Result<report
         .with_context(|| format!("replaying {}", input.display()))
 }
 
-/// Writes to stdout with `write`, then flushes.
-fn print(write: impl FnOnce(&mut io::StdoutLock<'static>) -> Result<()>) -> Result<()> {
+/// Prints `json` (pretty), or the text of `table`, on stdout.
+fn print(format: Format, json: &impl Serialize, table: impl FnOnce() -> String) -> Result<()> {
     let mut out = io::stdout().lock();
-    write(&mut out)?;
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, json)?;
+            writeln!(out)?;
+        }
+        Format::Table => out.write_all(table().as_bytes())?,
+    }
     out.flush()?;
     Ok(())
 }

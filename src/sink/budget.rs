@@ -7,7 +7,7 @@
 //! when the action changes, the previous label set is set to 0 and no longer updated, so
 //! the registry drops it after `idle_after`, as it drops any gauge that vanished.
 
-use metrics::{Gauge, Key, Label, Recorder, SharedString};
+use metrics::{Gauge, Key, Label, Recorder};
 use metrics_exporter_prometheus::PrometheusRecorder;
 
 use super::prometheus::{METADATA, Slot};
@@ -25,14 +25,10 @@ pub struct BudgetGauges {
 
 /// `slo`, then `extra`, then the series' own labels: the order of `slipstream_alert_firing`.
 fn labels(series: &SeriesReport, extra: Option<Label>) -> Vec<Label> {
-    let mut labels = vec![Label::new("slo", series.name.clone())];
-    labels.extend(extra);
-    labels.extend(
-        series
-            .labels
-            .iter()
-            .map(|(k, v)| Label::new(SharedString::from(k.clone()), v.clone())),
-    );
+    let mut labels = super::prometheus::series_labels(series);
+    if let Some(extra) = extra {
+        labels.insert(1, extra);
+    }
     labels
 }
 

@@ -290,7 +290,8 @@ impl PrometheusSink {
     }
 }
 
-fn series_labels(series: &SeriesReport) -> Vec<Label> {
+/// `slo`, then the series' own labels.
+pub(super) fn series_labels(series: &SeriesReport) -> Vec<Label> {
     let mut labels = vec![Label::new("slo", series.name.clone())];
     labels.extend(
         series
