@@ -23,7 +23,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use crate::config::{Config, Field, Indicator, MAX_LABELS, ServiceMatch, Span};
+use crate::config::{Config, Field, Glob, Indicator, MAX_LABELS, ServiceMatch, Span};
 use crate::decode::Event;
 use crate::window::Layout;
 
@@ -44,12 +44,14 @@ const MIN_STREAMS: usize = 1 << 16;
 pub struct Population {
     pub service: ServiceMatch,
     pub selector: Vec<(Field, String)>,
+    pub selector_globs: Vec<(Field, Glob)>,
     pub group_by: Vec<Field>,
     /// Indices into `Config::slos`; bit `j` of a good mask is `slos[j]`.
     pub slos: Vec<usize>,
     pub indicators: Vec<Indicator>,
     pub layout: Layout,
-    /// Label names of every series: `service` first when the SLO matches every service.
+    /// Label names of every series: `service` first when the SLO matches more than one
+    /// service.
     pub label_names: Vec<String>,
 }
 
@@ -83,26 +85,40 @@ impl Population {
             .zip(&self.indicators)
             .map(|(&s, i)| (config.slos[s].name.as_str(), i))
             .collect();
+        // Only populations with globs (from services rules) have this part, so that the
+        // keys of checkpoints written before rules existed still restore.
+        let globs = if self.selector_globs.is_empty() {
+            String::new()
+        } else {
+            let globs: Vec<(String, &Glob)> = self
+                .selector_globs
+                .iter()
+                .map(|(f, g)| (field(f), g))
+                .collect();
+            format!(" globs={globs:?}")
+        };
         let l = &self.layout;
         format!(
-            "service={:?} selector={selector:?} labels={:?} slos={slos:?} tiers={:?} latency={:?}",
+            "service={:?} selector={selector:?}{globs} labels={:?} slos={slos:?} tiers={:?} \
+             latency={:?}",
             self.service, self.label_names, l.tiers, l.latency
         )
     }
 
     fn matches(&self, event: &Fields) -> bool {
-        if let ServiceMatch::Exact(service) = &self.service
-            && service != event.service
-        {
-            return false;
-        }
-        self.selector
-            .iter()
-            .all(|(field, want)| value(event, *field) == Some(want.as_str()))
+        self.service.matches(event.service)
+            && self
+                .selector
+                .iter()
+                .all(|(field, want)| value(event, *field) == Some(want.as_str()))
+            && self
+                .selector_globs
+                .iter()
+                .all(|(field, glob)| value(event, *field).is_some_and(|v| glob.matches(v)))
     }
 
     fn series_key(&self, event: &Fields) -> Box<[Box<str>]> {
-        let service = matches!(self.service, ServiceMatch::Any).then_some(event.service);
+        let service = self.service.per_service().then_some(event.service);
         let grouped = self.group_by.iter().map(|f| value(event, *f).unwrap_or(""));
         service.into_iter().chain(grouped).map(Box::from).collect()
     }
@@ -179,6 +195,7 @@ impl Classifier {
             let same = populations.iter_mut().find(|p| {
                 p.service == slo.service
                     && p.selector == slo.selector
+                    && p.selector_globs == slo.selector_globs
                     && p.group_by == slo.group_by
                     && p.slos.len() < MAX_SLOS_PER_POPULATION
             });
@@ -190,6 +207,7 @@ impl Classifier {
                 None => populations.push(Population {
                     service: slo.service.clone(),
                     selector: slo.selector.clone(),
+                    selector_globs: slo.selector_globs.clone(),
                     group_by: slo.group_by.clone(),
                     slos: vec![i],
                     indicators: vec![slo.indicator],
@@ -411,10 +429,10 @@ fn decode_key(key: &[u8], n_labels: usize) -> Fields<'_> {
     }
 }
 
-/// The label names of an SLO's series, in order: `service` with `service: "*"`, then
-/// each `group_by` field.
+/// The label names of an SLO's series, in order: `service` when the SLO matches more
+/// than one service, then each `group_by` field.
 pub fn label_names(config: &Config, service: &ServiceMatch, group_by: &[Field]) -> Vec<String> {
-    let service = matches!(service, ServiceMatch::Any).then(|| "service".to_owned());
+    let service = service.per_service().then(|| "service".to_owned());
     let grouped = group_by.iter().map(|f| match f {
         Field::Route => "route".to_owned(),
         Field::Label(i) => config.events.labels[*i].name.clone(),

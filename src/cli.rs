@@ -50,6 +50,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Validate a config and list its tiers, services rules and effective SLOs. Exits 0
+    /// when it is valid, 2 when it is not.
+    Check {
+        /// The SLO config (YAML).
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+    },
     /// Consume events from Kafka in a consumer group and serve live SLIs: Prometheus
     /// metrics at /metrics, the report at /api/v1/slos, /healthz and /readyz.
     Run {
@@ -108,4 +117,10 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 pub enum Format {
     Json,
     Table,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    Text,
+    Json,
 }

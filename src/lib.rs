@@ -25,6 +25,7 @@
 //! ```
 
 pub mod alert;
+pub mod check;
 pub mod classify;
 pub mod cli;
 pub mod config;

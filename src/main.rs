@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::Serialize;
-use slipstream::cli::{Cli, Command, Format};
+use slipstream::cli::{CheckFormat, Cli, Command, Format};
 use slipstream::decode::timestamp::parse_rfc3339;
-use slipstream::{config, demo, loadgen, replay, report, run};
+use slipstream::{check, config, demo, loadgen, replay, report, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -26,6 +26,9 @@ fn main() -> ExitCode {
         )
         .with_writer(io::stderr)
         .init();
+    if let Command::Check { config, format } = &cli.command {
+        return check(config, *format);
+    }
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         // A closed pipe (`slipstream replay … | head`) is the reader's choice, not an error.
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let path = config;
             let mut config = config::load_for_run(&path)?;
+            warn_about(&config);
             if brokers.as_deref().is_some_and(|b| b.trim().is_empty())
                 || topics
                     .as_ref()
@@ -85,6 +89,7 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             })
         }
+        Command::Check { .. } => unreachable!("handled in main, for its exit status"),
         Command::Demo { listen, rate } => runtime()?.block_on(async {
             demo::demo(demo::DemoOptions { listen, rate }, shutdown_signal()).await?;
             Ok(())
@@ -133,6 +138,7 @@ fn run(cli: Cli) -> Result<()> {
 /// Loads `config` and replays `input` (`-`: stdin) at `at`, or by default as `replay`.
 fn replay_file(config: &Path, input: &Path, at: Option<String>) -> Result<report::Report> {
     let config = config::load(config)?;
+    warn_about(&config);
     let at_ms = at
         .map(|t| match parse_rfc3339(t.trim().as_bytes()) {
             Some(ms) => Ok(ms),
@@ -161,6 +167,49 @@ fn print(format: Format, json: &impl Serialize, table: impl FnOnce() -> String) 
     }
     out.flush()?;
     Ok(())
+}
+
+/// What the config accepts but an SRE should see (`Config::warnings`).
+fn warn_about(config: &config::Config) {
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+}
+
+/// `check`: 0 with a valid config, 2 with an invalid one (1 is left to I/O errors of the
+/// output), so that a pipeline can tell a bad config from a broken step.
+fn check(path: &Path, format: CheckFormat) -> ExitCode {
+    let loaded = config::load(path);
+    if let Ok(config) = &loaded {
+        warn_about(config);
+    }
+    let (out, status) = match (&loaded, format) {
+        (Ok(c), CheckFormat::Text) => (check::text(c, &path.display().to_string()), 0),
+        (Ok(c), CheckFormat::Json) => (json_line(&check::json(c)), 0),
+        (Err(_), CheckFormat::Text) => (String::new(), 2),
+        (Err(e), CheckFormat::Json) => (json_line(&check::error_json(&e.to_string())), 2),
+    };
+    if let Err(e) = &loaded {
+        eprintln!("error: {e}");
+    }
+    let mut stdout = io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => ExitCode::from(status),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::from(status),
+        Err(e) => {
+            eprintln!("error: cannot write the output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn json_line(value: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
+    text.push('\n');
+    text
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

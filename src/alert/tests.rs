@@ -56,6 +56,7 @@ fn report(at_min: i64, name: &str, total: u64, short_errors: f64, long_errors: f
             labels: vec![],
             objective: 0.999,
             window: Span::from_secs(30 * 86_400),
+            tier: None,
             error_budget_remaining: Some(0.5),
             windows,
             alert_windows: vec![],

@@ -49,6 +49,16 @@ pub struct EventSchema {
     pub labels: Vec<LabelField>,
 }
 
+impl EventSchema {
+    /// The name a field has in the config and in reports: `route` or the label's name.
+    pub fn field_name(&self, field: super::Field) -> &str {
+        match field {
+            super::Field::Route => "route",
+            super::Field::Label(i) => &self.labels[i].name,
+        }
+    }
+}
+
 struct Preset {
     timestamp: &'static str,
     service: &'static str,

@@ -9,6 +9,7 @@ pub mod budget;
 pub mod durability;
 mod duration;
 pub mod events;
+mod glob;
 pub mod ladder;
 pub mod limits;
 pub mod outputs;
@@ -16,6 +17,7 @@ pub mod percent;
 pub mod raw;
 pub mod run;
 pub mod secret;
+pub mod tiers;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +25,7 @@ use std::path::{Path, PathBuf};
 pub use alerting::{AlertPolicy, AlertRule, AlertingSettings, AlertmanagerSettings, Severity};
 pub use duration::Span;
 pub use events::{EventSchema, FieldPath, LabelField, MAX_LABELS};
+pub use glob::Glob;
 pub use limits::Limits;
 pub use run::{Clock, Evaluation, KafkaSettings, RunSettings};
 pub use secret::{FromEnv, Secret};
@@ -61,6 +64,11 @@ pub struct Config {
     pub limits: Limits,
     /// The objectives the baseline of every series is placed on.
     pub objective_ladder: ladder::ObjectiveLadder,
+    /// Tiers, services rules and how each SLO got its tier.
+    pub policies: tiers::Policies,
+    /// What is accepted but questionable (an objective below its tier's floor with
+    /// `policy.tier_floor: warn`), each naming the file, SLO and field; logged at load.
+    pub warnings: Vec<String>,
 }
 
 /// One SLO, checked and normalised.
@@ -70,6 +78,9 @@ pub struct Slo {
     pub service: ServiceMatch,
     /// Exact matches that an event must satisfy, on the route or a label.
     pub selector: Vec<(Field, String)>,
+    /// Glob patterns that an event must match, on the route or a label (from a services
+    /// rule's `match`).
+    pub selector_globs: Vec<(Field, Glob)>,
     /// One series per distinct combination of these values.
     pub group_by: Vec<Field>,
     pub indicator: Indicator,
@@ -83,6 +94,9 @@ pub struct Slo {
     pub alerts: AlertPolicy,
     /// What to do as its error budget runs out: its own, or the top-level one.
     pub budget_policy: budget::BudgetPolicy,
+    /// Its effective tier: its own `tier`, that of the services rule that covers its
+    /// service, or that of the rule that generated it.
+    pub tier: Option<String>,
 }
 
 impl Slo {
@@ -106,6 +120,29 @@ pub enum ServiceMatch {
     Exact(String),
     /// `*`: every service, and `service` becomes a label of each series.
     Any,
+    /// The services a services rule's glob matches, except those with SLOs of their own;
+    /// `service` becomes a label of each series, as with `Any`.
+    Glob {
+        glob: Glob,
+        except: Vec<String>,
+    },
+}
+
+impl ServiceMatch {
+    pub fn matches(&self, service: &str) -> bool {
+        match self {
+            ServiceMatch::Exact(name) => name == service,
+            ServiceMatch::Any => true,
+            ServiceMatch::Glob { glob, except } => {
+                glob.matches(service) && !except.iter().any(|e| e == service)
+            }
+        }
+    }
+
+    /// Whether the series are per service: `service` is their first label.
+    pub fn per_service(&self) -> bool {
+        !matches!(self, ServiceMatch::Exact(_))
+    }
 }
 
 /// An event field an SLO can select on or group by.
@@ -206,12 +243,16 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
             message: e.into_inner().to_string(),
         }
     })?;
-    validate(&raw).map_err(|e| ConfigError::Invalid {
+    let mut config = validate(&raw).map_err(|e| ConfigError::Invalid {
         path: path.to_owned(),
         slo: e.slo,
         field: e.field,
         message: e.message,
-    })
+    })?;
+    for warning in &mut config.warnings {
+        *warning = format!("{}: {warning}", path.display());
+    }
+    Ok(config)
 }
 
 /// `slos[2].indicator` → (name of the third SLO, `slos[2].indicator`).

@@ -7,14 +7,28 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a mapping with at least `slos:`")]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping with `slos:`, `services:` or both"
+)]
 pub struct RawConfig {
     /// Windows every SLO reports, e.g. `[5m, 1h, 30d]`; each SLO's own window is added.
     pub windows: Option<Vec<String>>,
     /// Where the fields of an event are found.
     #[serde(default)]
     pub events: RawEvents,
+    /// Optional when `services` rules generate SLOs.
+    #[serde(default)]
     pub slos: Vec<RawSlo>,
+    /// Named reliability promises that SLOs and services rules refer to.
+    #[serde(default)]
+    pub tiers: BTreeMap<String, super::tiers::RawTier>,
+    /// Rules that give every matching service its tier's SLOs.
+    #[serde(default)]
+    pub services: Vec<super::tiers::RawServiceRule>,
+    /// Whether an objective below its tier's floor is an error or a warning.
+    #[serde(default)]
+    pub policy: super::tiers::RawPolicy,
     /// `run` only: the Kafka source.
     #[serde(default)]
     pub kafka: super::run::RawKafka,
@@ -66,7 +80,7 @@ pub struct RawEvents {
 #[derive(Debug, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "an SLO: name, service, indicator, objective, window"
+    expecting = "an SLO: name, service, indicator, objective, window (or tier)"
 )]
 pub struct RawSlo {
     pub name: String,
@@ -77,10 +91,12 @@ pub struct RawSlo {
     #[serde(default)]
     pub group_by: Vec<String>,
     pub indicator: RawIndicator,
-    /// Percent, e.g. `99.9`.
-    pub objective: f64,
-    /// The rolling SLO window, which is also the error-budget period.
-    pub window: String,
+    /// Percent, e.g. `99.9`; default: the tier's.
+    pub objective: Option<f64>,
+    /// The rolling SLO window, which is also the error-budget period; default: the tier's.
+    pub window: Option<String>,
+    /// A name under `tiers`: defaults and floors of the objective, window and threshold.
+    pub tier: Option<String>,
     /// Burn-rate alert rules; default: the SRE Workbook's, scaled to `window`.
     pub alerts: Option<super::alerting::RawSloAlerts>,
     /// Replaces the top-level `budget_policy` for this SLO.
@@ -97,6 +113,6 @@ pub struct RawSlo {
 pub enum RawIndicator {
     /// Good iff `status < 500`. A struct variant, so that stray keys are refused too.
     Availability {},
-    /// Good iff `latency_ms <= threshold_ms`.
-    Latency { threshold_ms: f64 },
+    /// Good iff `latency_ms <= threshold_ms`; default: the tier's threshold.
+    Latency { threshold_ms: Option<f64> },
 }

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use super::raw::{RawConfig, RawIndicator, RawSlo};
+use super::tiers::{Policies, TierFrom};
 use super::{
     Config, DEFAULT_WINDOWS, EventSchema, Field, Indicator, MAX_WINDOW, ServiceMatch, Slo, Span,
     events,
@@ -38,11 +39,11 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
             spans
         }
     };
-    if raw.slos.is_empty() {
+    if raw.slos.is_empty() && raw.services.is_empty() {
         return Err(err(
             None,
             "slos".into(),
-            "no SLO is defined; add at least one".into(),
+            "no SLO is defined; add at least one, or a `services` rule".into(),
         ));
     }
     let budget_policy = match &raw.budget_policy {
@@ -50,15 +51,19 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         Some(rules) => super::budget::build("budget_policy", rules)
             .map_err(|(field, m)| err(None, field, m))?,
     };
+    let mut policies =
+        super::tiers::build(raw, &events).map_err(|(field, m)| err(None, field, m))?;
+    let mut warnings = Vec::new();
     let mut names = HashSet::new();
     let mut slos = Vec::with_capacity(raw.slos.len());
     for (i, raw_slo) in raw.slos.iter().enumerate() {
-        let slo = validate_slo(
+        let (slo, from) = validate_slo(
             i,
             raw_slo,
             &events,
             &windows,
             raw.alerting.as_ref(),
+            &policies,
             &budget_policy,
         )?;
         if !names.insert(slo.name.clone()) {
@@ -66,6 +71,26 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
                 Some(&slo.name),
                 format!("slos[{i}].name"),
                 "another SLO has the same name; names must be unique".into(),
+            ));
+        }
+        policies
+            .admit(i, raw_slo, &slo, from, &mut warnings)
+            .map_err(|(field, m)| err(Some(&slo.name), field, m))?;
+        slos.push(slo);
+    }
+    let generated = policies
+        .generate(&slos, &windows, raw.alerting.as_ref(), &budget_policy)
+        .map_err(|(field, m)| err(None, field, m))?;
+    for (rule, slo) in generated {
+        if !names.insert(slo.name.clone()) {
+            return Err(err(
+                None,
+                format!("services[{rule}].name"),
+                format!(
+                    "the rule generates the SLO `{}`, and another SLO has that name; \
+                     give the rule a different `name`",
+                    slo.name
+                ),
             ));
         }
         slos.push(slo);
@@ -94,10 +119,12 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         dead_letter,
         limits,
         objective_ladder,
+        policies,
+        warnings,
     })
 }
 
-fn window(text: &str) -> Result<Span, String> {
+pub(super) fn window(text: &str) -> Result<Span, String> {
     let span = Span::parse(text)?;
     if span > MAX_WINDOW {
         return Err(format!(
@@ -113,8 +140,9 @@ fn validate_slo(
     events: &EventSchema,
     windows: &[Span],
     alerting: Option<&super::alerting::RawAlerting>,
+    policies: &Policies,
     budget_policy: &super::budget::BudgetPolicy,
-) -> Result<Slo, ValidationError> {
+) -> Result<(Slo, Option<TierFrom>), ValidationError> {
     let name = raw.name.trim();
     let at = |field: &str| format!("slos[{i}].{field}");
     let fail = |field: &str, message: String| {
@@ -128,29 +156,20 @@ fn validate_slo(
         "*" => ServiceMatch::Any,
         exact => ServiceMatch::Exact(exact.to_owned()),
     };
-    let field_of =
-        |key: &str| -> Result<Field, String> {
-            if key == "route" {
-                return Ok(Field::Route);
-            }
-            events.labels.iter().position(|l| l.name == key).map(Field::Label).ok_or_else(|| {
-            let known: Vec<&str> = events.labels.iter().map(|l| l.name.as_str()).collect();
-            format!(
-                "`{key}` is neither `route` nor a label; labels come from `events.labels` ({})",
-                if known.is_empty() { "none configured".to_owned() } else { known.join(", ") }
-            )
-        })
-        };
+    let tier = match policies.tier_of(raw) {
+        Ok(tier) => tier,
+        Err(m) => return fail("tier", m),
+    };
     let mut selector = Vec::with_capacity(raw.selector.len());
     for (key, value) in &raw.selector {
-        match field_of(key) {
+        match field_of(events, key) {
             Ok(field) => selector.push((field, value.clone())),
             Err(m) => return fail(&format!("selector.{key}"), m),
         }
     }
     let mut group_by = Vec::with_capacity(raw.group_by.len());
     for (j, key) in raw.group_by.iter().enumerate() {
-        let field = match field_of(key) {
+        let field = match field_of(events, key) {
             Ok(f) => f,
             Err(_) if key == "service" => {
                 return fail(
@@ -168,31 +187,54 @@ fn validate_slo(
         }
         group_by.push(field);
     }
+    let latency = matches!(raw.indicator, RawIndicator::Latency { .. });
+    let tier_objective = tier.and_then(|(t, _)| t.objective_for(latency));
+    let tier_threshold = tier.and_then(|(t, _)| t.threshold_ms());
+    // What a missing value could have come from, for the error that it is missing.
+    let from_tier = match tier {
+        Some((t, _)) => format!("; its tier `{}` has none for this indicator", t.name),
+        None => ", or a `tier` that has one".to_owned(),
+    };
     let indicator = match raw.indicator {
         RawIndicator::Availability {} => Indicator::Availability,
-        RawIndicator::Latency { threshold_ms } => {
-            if !(threshold_ms.is_finite() && threshold_ms >= 0.0) {
+        RawIndicator::Latency { threshold_ms } => match threshold_ms.or(tier_threshold) {
+            None => {
                 return fail(
                     "indicator.threshold_ms",
-                    format!("must be a number of milliseconds >= 0, got {threshold_ms}"),
+                    format!("a latency indicator needs `threshold_ms`{from_tier}"),
                 );
             }
-            Indicator::Latency { threshold_ms }
+            Some(ms) => match threshold(ms) {
+                Ok(threshold_ms) => Indicator::Latency { threshold_ms },
+                Err(m) => return fail("indicator.threshold_ms", m),
+            },
+        },
+    };
+    let objective = match (raw.objective, tier_objective) {
+        (Some(percent), _) => match objective(percent) {
+            Ok(o) => o,
+            Err(m) => return fail("objective", m),
+        },
+        (None, Some(inherited)) => inherited,
+        (None, None) => {
+            return fail(
+                "objective",
+                format!("set `objective`, a percent such as 99.9{from_tier}"),
+            );
         }
     };
-    let objective = raw.objective;
-    if !(objective.is_finite() && objective > 0.0 && objective < 100.0) {
-        return fail(
-            "objective",
-            format!(
-                "must be a percentage above 0 and below 100 (e.g. 99.9), got {objective}; \
-                 100 % leaves no error budget"
-            ),
-        );
-    }
-    let window = match window(&raw.window) {
-        Ok(w) => w,
-        Err(m) => return fail("window", m),
+    let window = match (&raw.window, tier) {
+        (Some(text), _) => match window(text) {
+            Ok(w) => w,
+            Err(m) => return fail("window", m),
+        },
+        (None, Some((t, _))) => t.window,
+        (None, None) => {
+            return fail(
+                "window",
+                "set `window`, e.g. `30d`, or a `tier` that has one".into(),
+            );
+        }
     };
     let alerts = match super::alerting::build_policy(raw.alerts.as_ref(), alerting, window) {
         Ok(a) => a,
@@ -209,18 +251,64 @@ fn validate_slo(
     all_windows.push(window);
     all_windows.sort();
     all_windows.dedup();
-    Ok(Slo {
+    let slo = Slo {
         name: name.to_owned(),
         service,
         selector,
+        selector_globs: Vec::new(),
         group_by,
         indicator,
-        objective: percent_to_fraction(objective),
+        objective,
         window,
         windows: all_windows,
         alerts,
         budget_policy,
+        tier: tier.map(|(t, _)| t.name.clone()),
+    };
+    Ok((slo, tier.map(|(_, from)| from)))
+}
+
+/// An event field an SLO or rule can select on or group by: `route` or a label.
+pub(super) fn field_of(events: &EventSchema, key: &str) -> Result<Field, String> {
+    if key == "route" {
+        return Ok(Field::Route);
+    }
+    let position = events.labels.iter().position(|l| l.name == key);
+    position.map(Field::Label).ok_or_else(|| {
+        let known = events.labels.iter().map(|l| l.name.as_str());
+        format!(
+            "`{key}` is neither `route` nor a label; labels come from `events.labels` ({})",
+            listing(known, "none configured")
+        )
     })
+}
+
+/// Names for an error message: `a, b`, or `none` when there are none.
+pub(super) fn listing<'a>(names: impl Iterator<Item = &'a str>, none: &str) -> String {
+    let names: Vec<&str> = names.collect();
+    if names.is_empty() {
+        none.to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// A percent objective → the fraction.
+pub(super) fn objective(percent: f64) -> Result<f64, String> {
+    if !(percent.is_finite() && percent > 0.0 && percent < 100.0) {
+        return Err(format!(
+            "must be a percentage above 0 and below 100 (e.g. 99.9), got {percent}; \
+             100 % leaves no error budget"
+        ));
+    }
+    Ok(percent_to_fraction(percent))
+}
+
+pub(super) fn threshold(ms: f64) -> Result<f64, String> {
+    if !(ms.is_finite() && ms >= 0.0) {
+        return Err(format!("must be a number of milliseconds >= 0, got {ms}"));
+    }
+    Ok(ms)
 }
 
 /// `99.9` → `0.999` exactly as written: shifting the shortest decimal form of the percent

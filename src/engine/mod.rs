@@ -253,6 +253,7 @@ impl Engine {
                             labels: labels.clone(),
                             objective: slo.objective,
                             window: slo.window,
+                            tier: slo.tier.clone(),
                             error_budget_remaining: report::error_budget_remaining(
                                 own.good,
                                 own.total,

@@ -80,6 +80,8 @@ pub struct SeriesReport {
     pub labels: Vec<(String, String)>,
     pub objective: f64,
     pub window: Span,
+    /// The SLO's effective tier (`tiers`), if it has one.
+    pub tier: Option<String>,
     pub error_budget_remaining: Option<f64>,
     /// Ascending by window length.
     pub windows: Vec<WindowReport>,
@@ -170,11 +172,12 @@ impl Serialize for ByReason<'_> {
 
 impl Serialize for SeriesReport {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(8))?;
+        let mut m = s.serialize_map(Some(9))?;
         m.serialize_entry("name", &self.name)?;
         m.serialize_entry("labels", &Pairs(&self.labels))?;
         m.serialize_entry("objective", &self.objective)?;
         m.serialize_entry("window", &self.window.to_string())?;
+        m.serialize_entry("tier", &self.tier)?;
         m.serialize_entry("error_budget_remaining", &self.error_budget_remaining)?;
         m.serialize_entry("windows", &Windows(&self.windows))?;
         m.serialize_entry("baseline", &self.baseline)?;
@@ -274,6 +277,7 @@ mod tests {
                 labels: vec![("service".into(), "x".into())],
                 objective: 0.99,
                 window: Span::DAY,
+                tier: None,
                 error_budget_remaining: None,
                 lifetime: Lifetime { total: 2, good: 2 },
                 alert_windows: Vec::new(),
@@ -302,7 +306,7 @@ mod tests {
         let json = serde_json::to_string(&report).unwrap();
         assert_eq!(
             json,
-            r#"{"at":"2026-11-21T12:00:00Z","events":{"read":3,"valid":2,"invalid":1,"too_old":0,"invalid_by_reason":{"json":1,"not_object":0,"too_large":0,"timestamp":0,"service":0,"route":0,"status":0,"latency_ms":0,"label":0,"future":0}},"slos":[{"name":"a","labels":{"service":"x"},"objective":0.99,"window":"1d","error_budget_remaining":null,"windows":{"5m":{"total":0,"good":0,"sli":null,"burn_rate":null,"latency_ms":{"p50":null,"p90":null,"p99":null,"p999":null}},"1d":{"total":2,"good":2,"sli":1.0,"burn_rate":0.0}},"baseline":{"achieved":null,"holds":null,"next":null,"bad_events_to_remove":null,"bad_share_to_remove":null},"budget_policy":{"action":"normal","description":"no traffic in the SLO window: no budget spent","blocks_deploys":false}}]}"#
+            r#"{"at":"2026-11-21T12:00:00Z","events":{"read":3,"valid":2,"invalid":1,"too_old":0,"invalid_by_reason":{"json":1,"not_object":0,"too_large":0,"timestamp":0,"service":0,"route":0,"status":0,"latency_ms":0,"label":0,"future":0}},"slos":[{"name":"a","labels":{"service":"x"},"objective":0.99,"window":"1d","tier":null,"error_budget_remaining":null,"windows":{"5m":{"total":0,"good":0,"sli":null,"burn_rate":null,"latency_ms":{"p50":null,"p90":null,"p99":null,"p999":null}},"1d":{"total":2,"good":2,"sli":1.0,"burn_rate":0.0}},"baseline":{"achieved":null,"holds":null,"next":null,"bad_events_to_remove":null,"bad_share_to_remove":null},"budget_policy":{"action":"normal","description":"no traffic in the SLO window: no budget spent","blocks_deploys":false}}]}"#
         );
     }
 }

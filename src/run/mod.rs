@@ -205,7 +205,7 @@ pub async fn start(
     let sloth = config.outputs.sloth_compatible.then(|| {
         let service = |s: &Slo| match &s.service {
             crate::config::ServiceMatch::Exact(name) => Some(name.clone()),
-            crate::config::ServiceMatch::Any => None,
+            crate::config::ServiceMatch::Any | crate::config::ServiceMatch::Glob { .. } => None,
         };
         config
             .slos

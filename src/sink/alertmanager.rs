@@ -257,6 +257,7 @@ mod tests {
                 labels: vec![],
                 objective: 0.999,
                 window: Span::from_secs(30 * 86_400),
+                tier: None,
                 error_budget_remaining: Some(-10.0),
                 windows,
                 alert_windows: vec![],

@@ -146,6 +146,7 @@ mod tests {
                 labels: vec![("operator".into(), "eu-1".into())],
                 objective,
                 window: Span::DAY,
+                tier: None,
                 error_budget_remaining: crate::report::error_budget_remaining(
                     good, total, objective,
                 ),

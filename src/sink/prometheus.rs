@@ -504,6 +504,7 @@ mod tests {
                 labels: vec![("route".into(), "POST /pay".into())],
                 objective: 0.999,
                 window: Span::DAY,
+                tier: None,
                 error_budget_remaining: crate::report::error_budget_remaining(good, total, 0.999),
                 windows: vec![WindowReport {
                     window: Span::DAY,
