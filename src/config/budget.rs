@@ -284,4 +284,17 @@ mod tests {
             "{message}"
         );
     }
+
+    #[test]
+    fn slos_generated_by_services_rules_get_the_top_level_policy() {
+        let text = "budget_policy: [{ at_or_below_percent: 5, action: halt }]\n\
+                    tiers: { P3: { availability: 90, window: 30d } }\n\
+                    services: [{ match: { service: \"web-*\" }, tier: P3, name: web }]\n\
+                    slos: []\n";
+        let config = crate::config::parse(text, std::path::Path::new("b.yaml")).unwrap();
+        assert_eq!(config.slos.len(), 1, "{:?}", config.slos);
+        let rules = config.slos[0].budget_policy.rules();
+        assert_eq!(rules.len(), 1);
+        assert_eq!(&*rules[0].action, "halt");
+    }
 }
