@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::Serialize;
-use slipstream::cli::{CheckFormat, Cli, Command, Format};
+use slipstream::cli::{CheckFormat, Cli, Command, EventsFile, Format};
 use slipstream::decode::timestamp::parse_rfc3339;
 use slipstream::{check, config, demo, loadgen, replay, report, run};
 
@@ -42,22 +42,12 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Replay {
-            config,
-            input,
-            at,
-            format,
-        } => {
-            let report = replay_file(&config, &input, at)?;
+        Command::Replay { events, format } => {
+            let report = replay_file(&events)?;
             print(format, &report, || report::table::render(&report))
         }
-        Command::Baseline {
-            config,
-            input,
-            at,
-            format,
-        } => {
-            let report = replay_file(&config, &input, at)?;
+        Command::Baseline { events, format } => {
+            let report = replay_file(&events)?;
             let document = report::baseline_view::Document(&report);
             print(format, &document, || report::baseline_view::table(&report))
         }
@@ -135,11 +125,13 @@ fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Loads `config` and replays `input` (`-`: stdin) at `at`, or by default as `replay`.
-fn replay_file(config: &Path, input: &Path, at: Option<String>) -> Result<report::Report> {
+/// Loads the config and replays the input (`-`: stdin) at `at`, or by default as `replay`.
+fn replay_file(events: &EventsFile) -> Result<report::Report> {
+    let EventsFile { config, input, at } = events;
     let config = config::load(config)?;
     warn_about(&config);
     let at_ms = at
+        .as_deref()
         .map(|t| match parse_rfc3339(t.trim().as_bytes()) {
             Some(ms) => Ok(ms),
             None => bail!("--at `{t}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z"),
