@@ -92,6 +92,23 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Translate SLOs written in another format into a slipstream config, printed on
+    /// stdout; what cannot be mapped exactly is listed on stderr.
+    Import {
+        #[command(subcommand)]
+        from: ImportFrom,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportFrom {
+    /// OpenSLO v1: SLO, SLI, AlertPolicy, AlertCondition and Service objects
+    /// (docs/openslo.md). Exit status 1 when no SLO could be mapped.
+    Openslo {
+        /// The OpenSLO YAML: documents separated by `---`, or a list of objects; `-` reads
+        /// stdin.
+        file: PathBuf,
+    },
 }
 
 /// What `replay` and `baseline` read, and when they evaluate.

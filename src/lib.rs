@@ -34,6 +34,7 @@ pub mod demo;
 pub mod engine;
 pub mod kafka_client;
 pub mod loadgen;
+pub mod openslo;
 pub mod replay;
 pub mod report;
 pub mod run;

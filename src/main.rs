@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use serde::Serialize;
-use slipstream::cli::{CheckFormat, Cli, Command, EventsFile, Format};
+use slipstream::cli::{CheckFormat, Cli, Command, EventsFile, Format, ImportFrom};
 use slipstream::decode::timestamp::parse_rfc3339;
-use slipstream::{check, config, demo, loadgen, replay, report, run};
+use slipstream::{check, config, demo, loadgen, openslo, replay, report, run};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -121,6 +121,25 @@ fn run(cli: Cli) -> Result<()> {
                 eprintln!("{sent} events produced");
                 Ok(())
             })
+        }
+        Command::Import {
+            from: ImportFrom::Openslo { file },
+        } => {
+            let import = openslo::import_file(&file)?;
+            for warning in &import.warnings {
+                eprintln!("{warning}");
+            }
+            eprintln!("{}", import.summary());
+            let Some(yaml) = import.yaml else {
+                bail!(
+                    "{}: no OpenSLO SLO could be mapped (see the warnings above)",
+                    file.display()
+                );
+            };
+            let mut out = io::stdout().lock();
+            out.write_all(yaml.as_bytes())?;
+            out.flush()?;
+            Ok(())
         }
     }
 }

@@ -2,9 +2,8 @@
 //! which the independent reference `tests/fixtures/replay/expected.py` computes from
 //! `docs/semantics.md` (see the fixture's README.md to regenerate them).
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-use std::{fs, thread};
+use std::fs;
+use std::process::Output;
 
 use common::report::{assert_report, expected, fixture, series};
 use serde_json::Value;
@@ -16,28 +15,10 @@ const EXPLICIT_AT: &str = "2026-11-19T14:00:00+02:00";
 
 /// Runs slipstream with `args`, feeding the file `stdin` (if any) on its standard input.
 fn slipstream(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_slipstream"))
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn slipstream");
-    // Write from another thread so that a full stdout pipe cannot deadlock the test.
-    let writer = stdin.map(|path| {
-        let data = fs::read(path).expect("read stdin file");
-        let mut pipe = child.stdin.take().expect("stdin is piped");
-        thread::spawn(move || pipe.write_all(&data))
-    });
-    let output = child.wait_with_output().expect("wait for slipstream");
-    if let Some(writer) = writer {
-        writer.join().expect("stdin writer").expect("write stdin");
-    }
-    output
+    common::cli::run(
+        args,
+        stdin.map(|path| fs::read(path).expect("read stdin file")),
+    )
 }
 
 fn replay_json(config: &str, input: &str, at: Option<&str>, stdin: Option<&str>) -> Value {
