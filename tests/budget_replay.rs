@@ -14,8 +14,9 @@
 //! `incident-review`): 10 slow of the 3900 events in its window, 99.744 %: holds 99.5,
 //! next 99.9 (3 slow allowed: 7 to remove), budget left 1 - 10 / 3.9 = -156 %.
 
+mod common;
+
 use std::fmt::Write as _;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
@@ -82,8 +83,8 @@ fn events() -> String {
 }
 
 /// Runs slipstream with `args` plus `--config` and `--input` of the above (the events
-/// on stdin with `--input -` when `stdin`); its stdout. `name` keeps the files of tests
-/// running at once apart.
+/// on stdin with `--input -` when `stdin`); its stdout. `name` keeps the config files of
+/// tests running at once apart.
 fn slipstream(name: &str, args: &[&str], stdin: bool) -> String {
     let dir = std::env::temp_dir().join(format!("slipstream-budget-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -92,23 +93,21 @@ fn slipstream(name: &str, args: &[&str], stdin: bool) -> String {
         dir.join(format!("{name}.ndjson")),
     );
     std::fs::write(&config, CONFIG).unwrap();
-    std::fs::write(&input, events()).unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_slipstream"));
-    command
-        .args(args)
-        .arg("--config")
-        .arg(&config)
-        .arg("--input");
-    if stdin {
-        command.arg("-").stdin(std::fs::File::open(&input).unwrap());
+    let (config, input) = (config.to_str().unwrap(), input.to_str().unwrap());
+    let mut all = args.to_vec();
+    all.extend(["--config", config, "--input"]);
+    let out = if stdin {
+        all.push("-");
+        common::cli::run(&all, Some(events().into_bytes()))
     } else {
-        command.arg(&input);
-    }
-    let out = command.output().expect("run slipstream");
-    let _ = (std::fs::remove_file(&config), std::fs::remove_file(&input));
+        std::fs::write(input, events()).unwrap();
+        all.push(input);
+        common::cli::run(&all, None)
+    };
+    let _ = (std::fs::remove_file(config), std::fs::remove_file(input));
     assert!(
         out.status.success(),
-        "slipstream {args:?}: {}\n{}",
+        "slipstream {all:?}: {}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
