@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,17 +21,18 @@ pub struct Cli {
 pub enum Command {
     /// Read NDJSON events from a file or stdin and print the SLO report.
     Replay {
-        /// The SLO config (YAML).
-        #[arg(long)]
-        config: PathBuf,
-        /// The events, one JSON object per line; `-` reads stdin.
-        #[arg(long)]
-        input: PathBuf,
-        /// Evaluate at this RFC 3339 time; default: the newest valid event time rounded up
-        /// to the next whole minute. Events at or after it are not aggregated.
-        #[arg(long)]
-        at: Option<String>,
+        #[command(flatten)]
+        events: EventsFile,
         #[arg(long, value_enum, default_value_t = Format::Json)]
+        format: Format,
+    },
+    /// Read NDJSON events like `replay` and print, per SLO series, the SLI achieved over
+    /// its SLO window, the objective it holds, the next step of the objective ladder, the
+    /// bad events to remove to reach it, and its error-budget policy action.
+    Baseline {
+        #[command(flatten)]
+        events: EventsFile,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// Validate a config and list its tiers, services rules and effective SLOs. Exits 0
@@ -108,6 +109,21 @@ pub enum ImportFrom {
         /// stdin.
         file: PathBuf,
     },
+}
+
+/// What `replay` and `baseline` read, and when they evaluate.
+#[derive(Debug, Args)]
+pub struct EventsFile {
+    /// The SLO config (YAML).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The events, one JSON object per line; `-` reads stdin.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Evaluate at this RFC 3339 time; default: the newest valid event time rounded up
+    /// to the next whole minute. Events at or after it are not aggregated.
+    #[arg(long)]
+    pub at: Option<String>,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use slipstream::cli::{CheckFormat, Cli, Command, Format, ImportFrom};
+use serde::Serialize;
+use slipstream::cli::{CheckFormat, Cli, Command, EventsFile, Format, ImportFrom};
 use slipstream::decode::timestamp::parse_rfc3339;
 use slipstream::{check, config, demo, loadgen, openslo, replay, report, run};
 
@@ -41,41 +42,14 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Replay {
-            config,
-            input,
-            at,
-            format,
-        } => {
-            let config = config::load(&config)?;
-            warn_about(&config);
-            let at_ms = at
-                .map(|t| match parse_rfc3339(t.trim().as_bytes()) {
-                    Some(ms) => Ok(ms),
-                    None => {
-                        bail!("--at `{t}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z")
-                    }
-                })
-                .transpose()?;
-            let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
-            let report = if input == Path::new("-") {
-                replay::replay(&config, io::stdin().lock(), at_ms, now_ms)?
-            } else {
-                let file = File::open(&input)
-                    .with_context(|| format!("cannot open input {}", input.display()))?;
-                replay::replay(&config, file, at_ms, now_ms)
-                    .with_context(|| format!("replaying {}", input.display()))?
-            };
-            let mut out = io::stdout().lock();
-            match format {
-                Format::Json => {
-                    serde_json::to_writer_pretty(&mut out, &report)?;
-                    writeln!(out)?;
-                }
-                Format::Table => out.write_all(report::table::render(&report).as_bytes())?,
-            }
-            out.flush()?;
-            Ok(())
+        Command::Replay { events, format } => {
+            let report = replay_file(&events)?;
+            print(format, &report, || report::table::render(&report))
+        }
+        Command::Baseline { events, format } => {
+            let report = replay_file(&events)?;
+            let document = report::baseline_view::Document(&report);
+            print(format, &document, || report::baseline_view::table(&report))
         }
         Command::Run {
             config,
@@ -168,6 +142,42 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// Loads the config and replays the input (`-`: stdin) at `at`, or by default as `replay`.
+fn replay_file(events: &EventsFile) -> Result<report::Report> {
+    let EventsFile { config, input, at } = events;
+    let config = config::load(config)?;
+    warn_about(&config);
+    let at_ms = at
+        .as_deref()
+        .map(|t| match parse_rfc3339(t.trim().as_bytes()) {
+            Some(ms) => Ok(ms),
+            None => bail!("--at `{t}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z"),
+        })
+        .transpose()?;
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as i64;
+    if input == Path::new("-") {
+        return Ok(replay::replay(&config, io::stdin().lock(), at_ms, now_ms)?);
+    }
+    let file =
+        File::open(input).with_context(|| format!("cannot open input {}", input.display()))?;
+    replay::replay(&config, file, at_ms, now_ms)
+        .with_context(|| format!("replaying {}", input.display()))
+}
+
+/// Prints `json` (pretty), or the text of `table`, on stdout.
+fn print(format: Format, json: &impl Serialize, table: impl FnOnce() -> String) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, json)?;
+            writeln!(out)?;
+        }
+        Format::Table => out.write_all(table().as_bytes())?,
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// What the config accepts but an SRE should see (`Config::warnings`).

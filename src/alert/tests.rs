@@ -62,6 +62,8 @@ fn report(at_min: i64, name: &str, total: u64, short_errors: f64, long_errors: f
             windows,
             alert_windows: vec![],
             composite: None,
+            baseline: Default::default(),
+            budget_policy: crate::report::budget::BudgetAction::Normal { no_traffic: true },
             lifetime: Lifetime::default(),
         }],
     }

@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use serde::Deserialize;
 
 use super::alerting::{AlertPolicy, RawAlerting, RawSloAlerts};
+use super::budget::BudgetPolicy;
 use super::validate::{ValidationError, objective, window};
 use super::{EventSchema, Slo, Span};
 
@@ -84,6 +85,8 @@ pub struct Composite {
     /// In config order, each SLO once.
     pub components: Vec<Component>,
     pub alerts: AlertPolicy,
+    /// The top-level `budget_policy` (a composite has none of its own).
+    pub budget_policy: BudgetPolicy,
 }
 
 /// Serialized as the report writes it: `{"slo": NAME, "weight": N}`.
@@ -122,12 +125,13 @@ fn fail<T>(composite: Option<&str>, field: String, message: String) -> Result<T,
 }
 
 /// The `composites` section. Adds each composite's windows to its components'
-/// [`Slo::composite_windows`].
+/// [`Slo::composite_windows`]. `budget_policy` is the top-level one.
 pub fn build_composites(
     raw: &[RawComposite],
     slos: &mut [Slo],
     windows: &[Span],
     alerting: Option<&RawAlerting>,
+    budget_policy: &BudgetPolicy,
 ) -> Result<Vec<Composite>, ValidationError> {
     let composite_names: HashSet<&str> = raw.iter().map(|c| c.name.trim()).collect();
     // Owned: `slos` is written to below, for the components' kept windows.
@@ -209,6 +213,7 @@ pub fn build_composites(
             windows: reported,
             components,
             alerts,
+            budget_policy: budget_policy.clone(),
         });
     }
     Ok(out)

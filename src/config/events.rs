@@ -114,7 +114,7 @@ const NGINX: Preset = Preset {
 /// The names accepted by `events.preset`.
 /// Label names of the exported metrics themselves (docs/metrics.md): an event label of the
 /// same name would make two labels of one sample collide.
-const RESERVED_LABELS: [&str; 4] = ["slo", "window", "outcome", "quantile"];
+const RESERVED_LABELS: [&str; 5] = ["slo", "window", "outcome", "quantile", "action"];
 
 pub const PRESETS: [&str; 4] = ["default", "envoy", "kong", "nginx"];
 

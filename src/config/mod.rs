@@ -5,13 +5,16 @@
 //! write instead; nothing runs on a config that does not validate.
 
 pub mod alerting;
+pub mod budget;
 pub mod composites;
 pub mod durability;
 mod duration;
 pub mod events;
 mod glob;
+pub mod ladder;
 pub mod limits;
 pub mod outputs;
+pub mod percent;
 pub mod raw;
 pub mod run;
 pub mod secret;
@@ -65,6 +68,8 @@ pub struct Config {
     pub composites: Vec<Composite>,
     /// Roll-ups of SLOs' series along a label.
     pub rollups: Vec<Rollup>,
+    /// The objectives the baseline of every series is placed on.
+    pub objective_ladder: ladder::ObjectiveLadder,
     /// Tiers, services rules and how each SLO got its tier.
     pub policies: tiers::Policies,
     /// What is accepted but questionable (an objective below its tier's floor with
@@ -96,6 +101,8 @@ pub struct Slo {
     /// Windows kept, not reported, for the composites it is a component of: their SLO
     /// windows and alert rules' windows that it keeps for no other reason. Ascending.
     pub composite_windows: Vec<Span>,
+    /// What to do as its error budget runs out: its own, or the top-level one.
+    pub budget_policy: budget::BudgetPolicy,
     /// Its effective tier: its own `tier`, that of the services rule that covers its
     /// service, or that of the rule that generated it.
     pub tier: Option<String>,

@@ -55,6 +55,10 @@ pub struct RawConfig {
     /// Per-label roll-ups of an SLO's series, with a top-k of who burned its budget.
     #[serde(default)]
     pub rollups: Vec<super::composites::RawRollup>,
+    /// Objectives in percent, strictly ascending: the steps the baseline climbs.
+    pub objective_ladder: Option<Vec<f64>>,
+    /// The error-budget policy of every SLO that has none of its own.
+    pub budget_policy: Option<Vec<super::budget::RawBudgetRule>>,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).
@@ -101,6 +105,8 @@ pub struct RawSlo {
     pub tier: Option<String>,
     /// Burn-rate alert rules; default: the SRE Workbook's, scaled to `window`.
     pub alerts: Option<super::alerting::RawSloAlerts>,
+    /// Replaces the top-level `budget_policy` for this SLO.
+    pub budget_policy: Option<Vec<super::budget::RawBudgetRule>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -46,6 +46,11 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
             "no SLO is defined; add at least one, or a `services` rule".into(),
         ));
     }
+    let budget_policy = match &raw.budget_policy {
+        None => super::budget::BudgetPolicy::default(),
+        Some(rules) => super::budget::build("budget_policy", rules)
+            .map_err(|(field, m)| err(None, field, m))?,
+    };
     let mut policies =
         super::tiers::build(raw, &events).map_err(|(field, m)| err(None, field, m))?;
     let mut warnings = Vec::new();
@@ -59,6 +64,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
             &windows,
             raw.alerting.as_ref(),
             &policies,
+            &budget_policy,
         )?;
         if !names.insert(slo.name.clone()) {
             return Err(err(
@@ -73,7 +79,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         slos.push(slo);
     }
     let generated = policies
-        .generate(&slos, &windows, raw.alerting.as_ref())
+        .generate(&slos, &windows, raw.alerting.as_ref(), &budget_policy)
         .map_err(|(field, m)| err(None, field, m))?;
     for (rule, slo) in generated {
         if !names.insert(slo.name.clone()) {
@@ -94,6 +100,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         &mut slos,
         &windows,
         raw.alerting.as_ref(),
+        &budget_policy,
     )?;
     let rollups = super::composites::build_rollups(&raw.rollups, &slos, &composites, &events)?;
     let run = super::run::build(&raw.kafka, &raw.http, &raw.evaluation)
@@ -108,6 +115,8 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         super::durability::build_dead_letter(raw.dead_letter.as_ref(), &run.kafka.topics)
             .map_err(|(field, m)| err(None, field, m))?;
     let limits = super::limits::build(&raw.limits).map_err(|(field, m)| err(None, field, m))?;
+    let objective_ladder = super::ladder::build(raw.objective_ladder.as_deref())
+        .map_err(|(field, m)| err(None, field, m))?;
     Ok(Config {
         events,
         slos,
@@ -119,6 +128,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         limits,
         composites,
         rollups,
+        objective_ladder,
         policies,
         warnings,
     })
@@ -141,6 +151,7 @@ fn validate_slo(
     windows: &[Span],
     alerting: Option<&super::alerting::RawAlerting>,
     policies: &Policies,
+    budget_policy: &super::budget::BudgetPolicy,
 ) -> Result<(Slo, Option<TierFrom>), ValidationError> {
     let name = raw.name.trim();
     let at = |field: &str| format!("slos[{i}].{field}");
@@ -239,6 +250,13 @@ fn validate_slo(
         Ok(a) => a,
         Err((field, m)) => return fail(&field, m),
     };
+    let budget_policy = match &raw.budget_policy {
+        None => budget_policy.clone(),
+        Some(rules) => match super::budget::build("budget_policy", rules) {
+            Ok(p) => p,
+            Err((field, m)) => return fail(&field, m),
+        },
+    };
     let mut all_windows: Vec<Span> = windows.to_vec();
     all_windows.push(window);
     all_windows.sort();
@@ -255,6 +273,7 @@ fn validate_slo(
         windows: all_windows,
         alerts,
         composite_windows: Vec::new(),
+        budget_policy,
         tier: tier.map(|(t, _)| t.name.clone()),
     };
     Ok((slo, tier.map(|(_, from)| from)))

@@ -18,6 +18,7 @@ pub use snapshot::{Checkpoint, Restored, SourcePosition};
 use batch::{Batch, Newest};
 
 use crate::classify::{Classifier, StreamKeys};
+use crate::config::ladder::ObjectiveLadder;
 use crate::config::{Composite, Config, Rollup, Slo, Span};
 use crate::decode::timestamp::format_rfc3339;
 use crate::decode::{Decoder, Invalid};
@@ -58,6 +59,8 @@ pub struct Engine {
     /// Evaluated after the SLOs, from their series.
     composites: Vec<Composite>,
     rollups: Vec<Rollup>,
+    /// Where each series' baseline is placed.
+    ladder: ObjectiveLadder,
     /// Per population.
     series: Vec<SeriesStore>,
     counts: EventCounts,
@@ -109,6 +112,7 @@ impl Engine {
             slos: config.slos.clone(),
             composites: config.composites.clone(),
             rollups: config.rollups.clone(),
+            ladder: config.objective_ladder.clone(),
             counts: EventCounts::default(),
             horizon_ms: None,
             latest_valid_ms: None,
@@ -235,6 +239,13 @@ impl Engine {
                         .iter()
                         .find(|w| w.window == slo.window)
                         .expect("own window");
+                    let baseline = report::baseline::baseline(own.good, own.total, &self.ladder);
+                    let budget_policy = report::budget::budget_action(
+                        &slo.budget_policy,
+                        own.good,
+                        own.total,
+                        slo.objective,
+                    );
                     slos.push((
                         s,
                         SeriesReport {
@@ -255,6 +266,8 @@ impl Engine {
                                 good: lifetime[1 + j],
                             },
                             composite: None,
+                            baseline,
+                            budget_policy,
                         },
                     ));
                 }
@@ -289,7 +302,7 @@ impl Engine {
         let composites: Vec<SeriesReport> = self
             .composites
             .iter()
-            .filter_map(|c| report::composite::evaluate(c, &slos))
+            .filter_map(|c| report::composite::evaluate(c, &slos, &self.ladder))
             .collect();
         slos.extend(composites);
         Ok(Report {

@@ -11,6 +11,7 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::{Lifetime, SeriesReport, WindowReport};
+use crate::config::ladder::ObjectiveLadder;
 use crate::config::{Component, Composite, Span};
 use crate::window::MAX_LATENCY_WINDOW;
 
@@ -19,7 +20,11 @@ use crate::window::MAX_LATENCY_WINDOW;
 ///
 /// Every component must keep the composite's windows (config validation sees to it:
 /// [`crate::config::Slo::composite_windows`]).
-pub fn evaluate(composite: &Composite, slos: &[SeriesReport]) -> Option<SeriesReport> {
+pub fn evaluate(
+    composite: &Composite,
+    slos: &[SeriesReport],
+    ladder: &ObjectiveLadder,
+) -> Option<SeriesReport> {
     let mut alert_only: Vec<Span> = composite
         .alerts
         .windows()
@@ -83,17 +88,25 @@ pub fn evaluate(composite: &Composite, slos: &[SeriesReport]) -> Option<SeriesRe
         .iter()
         .find(|w| w.window == composite.window)
         .expect("a composite reports its own window");
+    let (good, total) = (own.good, own.total);
     Some(SeriesReport {
         name: composite.name.clone(),
         labels: Vec::new(),
         objective,
         window: composite.window,
         tier: None,
-        error_budget_remaining: super::error_budget_remaining(own.good, own.total, objective),
+        error_budget_remaining: super::error_budget_remaining(good, total, objective),
         windows,
         alert_windows,
         lifetime,
         composite: Some(composite.components.clone()),
+        baseline: super::baseline::baseline(good, total, ladder),
+        budget_policy: super::budget::budget_action(
+            &composite.budget_policy,
+            good,
+            total,
+            objective,
+        ),
     })
 }
 

@@ -34,5 +34,7 @@ pub fn series(name: &str, labels: &[(&str, &str)], windows: &[(Span, u64, u64)])
             good: last.1,
         },
         composite: None,
+        baseline: super::baseline::Baseline::default(),
+        budget_policy: super::budget::BudgetAction::Normal { no_traffic: false },
     }
 }

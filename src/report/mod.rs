@@ -2,6 +2,9 @@
 //! prints and that the outputs publish. The SLI math lives here, as pure functions; the
 //! JSON form is the contract in docs/report.md, and [`table`] renders it for a person.
 
+pub mod baseline;
+pub mod baseline_view;
+pub mod budget;
 pub mod composite;
 #[cfg(test)]
 mod fixtures;
@@ -99,6 +102,10 @@ pub struct SeriesReport {
     pub lifetime: Lifetime,
     /// For a composite SLO, its components and their weights; `None` for an SLO's series.
     pub composite: Option<Vec<crate::config::Component>>,
+    /// Over the SLO window: the SLI achieved, placed on the objective ladder.
+    pub baseline: baseline::Baseline,
+    /// The action of the SLO's error-budget policy at the budget left.
+    pub budget_policy: budget::BudgetAction,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -189,10 +196,13 @@ impl Serialize for SeriesReport {
         if let Some(components) = &self.composite {
             m.serialize_entry("composite", &composite::Components(components))?;
         }
+        m.serialize_entry("baseline", &self.baseline)?;
+        m.serialize_entry("budget_policy", &self.budget_policy)?;
         m.end()
     }
 }
 
+/// Label pairs as a JSON object, in their order.
 pub(crate) struct Pairs<'a>(pub(crate) &'a [(String, String)]);
 
 impl Serialize for Pairs<'_> {
@@ -289,6 +299,8 @@ mod tests {
                 lifetime: Lifetime { total: 2, good: 2 },
                 alert_windows: Vec::new(),
                 composite: None,
+                baseline: baseline::Baseline::default(),
+                budget_policy: budget::BudgetAction::Normal { no_traffic: true },
                 windows: vec![
                     WindowReport {
                         window: Span::from_secs(300),
@@ -312,7 +324,7 @@ mod tests {
         let json = serde_json::to_string(&report).unwrap();
         assert_eq!(
             json,
-            r#"{"at":"2026-11-21T12:00:00Z","events":{"read":3,"valid":2,"invalid":1,"too_old":0,"invalid_by_reason":{"json":1,"not_object":0,"too_large":0,"timestamp":0,"service":0,"route":0,"status":0,"latency_ms":0,"label":0,"future":0}},"slos":[{"name":"a","labels":{"service":"x"},"objective":0.99,"window":"1d","tier":null,"error_budget_remaining":null,"windows":{"5m":{"total":0,"good":0,"sli":null,"burn_rate":null,"latency_ms":{"p50":null,"p90":null,"p99":null,"p999":null}},"1d":{"total":2,"good":2,"sli":1.0,"burn_rate":0.0}}}]}"#
+            r#"{"at":"2026-11-21T12:00:00Z","events":{"read":3,"valid":2,"invalid":1,"too_old":0,"invalid_by_reason":{"json":1,"not_object":0,"too_large":0,"timestamp":0,"service":0,"route":0,"status":0,"latency_ms":0,"label":0,"future":0}},"slos":[{"name":"a","labels":{"service":"x"},"objective":0.99,"window":"1d","tier":null,"error_budget_remaining":null,"windows":{"5m":{"total":0,"good":0,"sli":null,"burn_rate":null,"latency_ms":{"p50":null,"p90":null,"p99":null,"p999":null}},"1d":{"total":2,"good":2,"sli":1.0,"burn_rate":0.0}},"baseline":{"achieved":null,"holds":null,"next":null,"bad_events_to_remove":null,"bad_share_to_remove":null},"budget_policy":{"action":"normal","description":"no traffic in the SLO window: no budget spent","blocks_deploys":false}}]}"#
         );
     }
 }

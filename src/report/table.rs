@@ -8,6 +8,19 @@ use crate::decode::Invalid;
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
+    header(&mut out, report);
+    for series in &report.slos {
+        series_block(&mut out, series);
+    }
+    for rollup in report.rollups.iter().flatten() {
+        rollup_block(&mut out, rollup);
+    }
+    out
+}
+
+/// `at`, the event counts, and what the series limits refused: the head of every table
+/// made from a report.
+pub fn header(out: &mut String, report: &Report) {
     let e = &report.events;
     let _ = write!(
         out,
@@ -39,13 +52,6 @@ pub fn render(report: &Report) -> String {
             crate::classify::OVERFLOW
         );
     }
-    for series in &report.slos {
-        series_block(&mut out, series);
-    }
-    for rollup in report.rollups.iter().flatten() {
-        rollup_block(&mut out, rollup);
-    }
-    out
 }
 
 fn series_block(out: &mut String, s: &SeriesReport) {
@@ -147,7 +153,7 @@ fn rollup_block(out: &mut String, r: &RollupReport) {
 }
 
 /// `0.99999` → `99.999`: the percent without the noise of multiplying a binary fraction.
-fn percent(fraction: f64) -> String {
+pub(crate) fn percent(fraction: f64) -> String {
     let text = format!("{:.6}", fraction * 100.0);
     text.trim_end_matches('0').trim_end_matches('.').to_owned()
 }

@@ -1,5 +1,7 @@
 //! The HTTP server of `run`: `/metrics` (Prometheus exposition), `/api/v1/slos` (the
-//! report of `replay --format json`, evaluated now or `?at=`), `/healthz` and `/readyz`.
+//! report of `replay --format json`, evaluated now or `?at=`),
+//! `/api/v1/slos/{name}/budget` (may a deploy ship, [`super::budget`]), `/healthz` and
+//! `/readyz`.
 //!
 //! Evaluations lock the engine, so they run on the blocking pool, never on the async
 //! threads that serve other requests.
@@ -11,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -46,6 +48,7 @@ pub async fn serve(
     let mut protected = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/api/v1/slos", get(slos))
+        .route("/api/v1/slos/{name}/budget", get(budget))
         .route("/api/v1/alerts", get(alerts));
     if let Some(auth) = auth {
         protected = protected.route_layer(middleware::from_fn_with_state(
@@ -118,6 +121,67 @@ async fn metrics_text(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// `at=` of a query: `None` for now; the message of a 400 when it is not a time.
+fn parse_at(at: Option<&str>) -> Result<Option<i64>, String> {
+    match at.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => parse_rfc3339(text.as_bytes()).map(Some).ok_or_else(|| {
+            format!("`at={text}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z")
+        }),
+    }
+}
+
+/// May a deploy pipeline ship? 200 or 409 by the SLO's budget policy (docs/budgets.md).
+async fn budget(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Response {
+    let (ats, filters): (Vec<_>, Vec<_>) = params.into_iter().partition(|(k, _)| k == "at");
+    if ats.len() > 1 {
+        return error(StatusCode::BAD_REQUEST, "give `at` once".into());
+    }
+    let at_ms = match parse_at(ats.first().map(|(_, v)| v.as_str())) {
+        Ok(at) => at,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    let shared = state.shared.clone();
+    let answered = tokio::task::spawn_blocking(move || {
+        let refused = |r: super::budget::Refusal| {
+            let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::NOT_FOUND);
+            (status, r.to_string())
+        };
+        let selection = super::budget::select(
+            &shared.slos,
+            &shared.label_names,
+            &shared.composites,
+            &name,
+            &filters,
+        )
+        .map_err(refused)?;
+        let report = shared
+            .evaluate(at_ms)
+            .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        let (may_ship, body) = super::budget::answer(&selection, &report).map_err(refused)?;
+        let body = serde_json::to_vec(&body)
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        let status = if may_ship {
+            StatusCode::OK
+        } else {
+            StatusCode::CONFLICT
+        };
+        Ok((status, body))
+    })
+    .await;
+    match answered {
+        Ok(Ok((status, body))) => {
+            (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        }
+        Ok(Err((status, message))) => error(status, message),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
 #[derive(Deserialize)]
 struct SlosQuery {
     /// RFC 3339; default: now, per the configured clock.
@@ -125,17 +189,9 @@ struct SlosQuery {
 }
 
 async fn slos(State(state): State<AppState>, Query(query): Query<SlosQuery>) -> Response {
-    let at_ms = match query.at.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(text) => match parse_rfc3339(text.as_bytes()) {
-            Some(ms) => Some(ms),
-            None => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    format!("`at={text}` is not an RFC 3339 time such as 2026-11-21T12:00:00Z"),
-                );
-            }
-        },
+    let at_ms = match parse_at(query.at.as_deref()) {
+        Ok(at) => at,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let shared = state.shared.clone();
     let evaluated = tokio::task::spawn_blocking(move || shared.evaluate(at_ms)).await;

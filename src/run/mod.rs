@@ -11,6 +11,7 @@
 //! commits and leaves the group, the server stops, all within [`SHUTDOWN_DEADLINE`].
 
 mod api;
+pub mod budget;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -89,6 +90,8 @@ pub struct Shared {
     pub slos: Vec<Slo>,
     /// Their alert rules are looked up with the SLOs'.
     pub composites: Vec<crate::config::Composite>,
+    /// Per SLO, the label names of its series (for `/api/v1/slos/{name}/budget`).
+    pub label_names: Vec<Vec<String>>,
     /// With `state`: what the checkpointer has done.
     pub checkpoints: Option<Arc<CheckpointStats>>,
     /// With `dead_letter`: what the dead-letter producer has done.
@@ -221,6 +224,11 @@ pub async fn start(
         alerts: Mutex::new(AlertBook::default()),
         slos: config.slos.clone(),
         composites: config.composites.clone(),
+        label_names: config
+            .slos
+            .iter()
+            .map(|s| s.label_names(&config.events))
+            .collect(),
         checkpoints: checkpoint_stats,
         dead_letters,
     });

@@ -262,6 +262,8 @@ mod tests {
                 error_budget_remaining: Some(-10.0),
                 windows,
                 alert_windows: vec![],
+                baseline: Default::default(),
+                budget_policy: crate::report::budget::BudgetAction::Normal { no_traffic: true },
                 lifetime: Lifetime::default(),
                 composite: None,
             }],

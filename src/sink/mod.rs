@@ -1,8 +1,10 @@
 //! Where reports and alerts go in `run`: [`prometheus`] (exposition at `/metrics`, with
-//! [`sloth`] series), [`alertmanager`], [`kafka`] topics and [`otlp`]. Every sink takes a
-//! finished evaluation and never blocks ingestion.
+//! [`sloth`] series and the baseline and budget-policy gauges of `budget`),
+//! [`alertmanager`], [`kafka`] topics and [`otlp`]. Every sink takes a finished
+//! evaluation and never blocks ingestion.
 
 pub mod alertmanager;
+mod budget;
 pub mod dead_letter;
 mod durability_metrics;
 pub mod kafka;

@@ -58,6 +58,7 @@ struct SeriesGauges {
     events_good: Counter,
     events_bad: Counter,
     sloth: Option<SlothSeries>,
+    policy: super::budget::BudgetGauges,
 }
 
 pub struct PrometheusSink {
@@ -90,6 +91,7 @@ impl PrometheusSink {
         describe(&recorder);
         super::durability_metrics::describe(&recorder);
         super::rollup_metrics::describe(&recorder);
+        super::budget::describe(&recorder);
         PrometheusSink {
             handle: recorder.handle(),
             recorder,
@@ -204,6 +206,7 @@ impl PrometheusSink {
                 let service = services.get(&series.name).and_then(Option::as_deref);
                 SlothSeries::register(&self.recorder, series, service)
             }),
+            policy: super::budget::BudgetGauges::register(&self.recorder, series),
         }
     }
 
@@ -294,7 +297,8 @@ impl PrometheusSink {
     }
 }
 
-fn series_labels(series: &SeriesReport) -> Vec<Label> {
+/// `slo`, then the series' own labels.
+pub(super) fn series_labels(series: &SeriesReport) -> Vec<Label> {
     let mut labels = vec![Label::new("slo", series.name.clone())];
     labels.extend(
         series
@@ -318,6 +322,7 @@ fn update_series(recorder: &PrometheusRecorder, gauges: &mut SeriesGauges, serie
     if let Some(sloth) = &mut gauges.sloth {
         sloth.update(recorder, series);
     }
+    gauges.policy.update(recorder, series);
     let bad = series.lifetime.total - series.lifetime.good;
     gauges.events_good.absolute(series.lifetime.good);
     gauges.events_bad.absolute(bad);
@@ -520,6 +525,8 @@ mod tests {
                 lifetime: Lifetime { total, good },
                 alert_windows: Vec::new(),
                 composite: None,
+                baseline: Default::default(),
+                budget_policy: crate::report::budget::BudgetAction::Normal { no_traffic: true },
             }],
         }
     }

@@ -14,6 +14,7 @@ impl Policies {
         explicit: &[Slo],
         windows: &[Span],
         alerting: Option<&crate::config::alerting::RawAlerting>,
+        budget_policy: &crate::config::budget::BudgetPolicy,
     ) -> Result<Vec<(usize, Slo)>, (String, String)> {
         let own: BTreeSet<&str> = explicit
             .iter()
@@ -79,6 +80,7 @@ impl Policies {
                     windows: all_windows.clone(),
                     alerts: alerts.clone(),
                     composite_windows: Vec::new(),
+                    budget_policy: budget_policy.clone(),
                     tier: Some(tier.name.clone()),
                 };
                 rule.slos.push(slo.name.clone());

@@ -3,14 +3,15 @@
 
 use std::path::Path;
 
-use super::evaluate;
-use crate::config::{self, Composite, Span};
+use crate::config::{self, Config, Span};
+use crate::report::SeriesReport;
 use crate::report::fixtures::series;
 
 const H: Span = Span::HOUR;
 const D: Span = Span::DAY;
 
-fn composite(alerts: &str) -> Composite {
+/// A config whose only composite is `journey`, with these alert rules.
+fn config(alerts: &str) -> Config {
     let text = format!(
         r#"
 windows: [1h]
@@ -22,13 +23,16 @@ composites:
   - {{ name: journey, objective: 99, window: 1d, components: [{{ slo: pay, weight: 2 }}, {{ slo: cart }}], alerts: {alerts} }}
 "#
     );
-    let config = config::parse(&text, Path::new("c.yaml")).unwrap();
-    config.composites[0].clone()
+    config::parse(&text, Path::new("c.yaml")).unwrap()
+}
+
+fn evaluate(config: &Config, slos: &[SeriesReport]) -> Option<SeriesReport> {
+    super::evaluate(&config.composites[0], slos, &config.objective_ladder)
 }
 
 #[test]
 fn sums_every_series_of_every_component_with_its_weight() {
-    let journey = composite("{ page: off, ticket: off }");
+    let journey = config("{ page: off, ticket: off }");
     let slos = [
         series("pay", &[("route", "a")], &[(H, 90, 100), (D, 900, 1000)]),
         series("pay", &[("route", "b")], &[(H, 10, 10), (D, 95, 100)]),
@@ -59,6 +63,10 @@ fn sums_every_series_of_every_component_with_its_weight() {
         "{budget}"
     );
     assert_eq!((c.lifetime.total, c.lifetime.good), (2700, 2470));
+    // Baseline and budget policy from the composite's own window and objective: the
+    // top-level policy's `freeze` once its budget is spent.
+    assert_eq!(c.baseline.achieved, Some(2470.0 / 2700.0));
+    assert_eq!(c.budget_policy.action(), "freeze");
     // Percentiles: null where an SLO would have them (up to 1h), absent beyond.
     assert_eq!(c.windows[0].latency_ms, Some(None));
     assert_eq!(c.windows[1].latency_ms, None);
@@ -78,7 +86,7 @@ fn sums_every_series_of_every_component_with_its_weight() {
 
 #[test]
 fn reads_the_windows_of_its_own_alert_rules() {
-    let journey = composite("{ page: [{ long: 2h, short: 10m, burn_rate: 10 }], ticket: off }");
+    let journey = config("{ page: [{ long: 2h, short: 10m, burn_rate: 10 }], ticket: off }");
     let (m10, h2) = (Span::from_secs(600), Span::from_secs(7200));
     let window = |g, t| [(m10, g, t), (H, g, t), (h2, g, t), (D, g, t)];
     let slos = [series("cart", &[], &window(5, 10))];
@@ -97,7 +105,7 @@ fn reads_the_windows_of_its_own_alert_rules() {
 
 #[test]
 fn no_component_series_no_composite_series() {
-    let journey = composite("{ page: off, ticket: off }");
+    let journey = config("{ page: off, ticket: off }");
     let slos = [series("other", &[], &[(H, 1, 1), (D, 1, 1)])];
     assert_eq!(evaluate(&journey, &slos), None);
 }
