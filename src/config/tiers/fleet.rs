@@ -79,7 +79,7 @@ impl Policies {
                     window: tier.window,
                     windows: all_windows.clone(),
                     alerts: alerts.clone(),
-                    budget_policy: budget_policy.clone(),
+                    budget_policy: tier.budget_policy(budget_policy).clone(),
                     tier: Some(tier.name.clone()),
                 };
                 rule.slos.push(slo.name.clone());
