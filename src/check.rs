@@ -9,6 +9,7 @@ use std::fmt::Write;
 
 use serde_json::{Map, Value, json};
 
+use crate::config::budget::BudgetPolicy;
 use crate::config::tiers::{ServiceRule, Tier, TierFrom, fraction_to_percent};
 use crate::config::{AlertPolicy, Config, Field, Glob, Indicator, ServiceMatch, Slo};
 
@@ -39,7 +40,24 @@ fn tier_json(t: &Tier) -> Value {
             "objective": fraction_to_percent(l.objective),
         })),
         "window": t.window.to_string(),
+        "budget_policy": t.budget_policy.as_ref().map(budget_json),
     })
+}
+
+fn budget_json(p: &BudgetPolicy) -> Value {
+    let rules: Vec<Value> = p
+        .rules()
+        .iter()
+        .map(|r| {
+            json!({
+                "at_or_below_percent": r.at_or_below.as_percent(),
+                "action": &*r.action,
+                "description": &*r.description,
+                "blocks_deploys": r.blocks_deploys,
+            })
+        })
+        .collect();
+    Value::Array(rules)
 }
 
 fn rule_json(config: &Config, r: &ServiceRule) -> Value {
@@ -114,6 +132,7 @@ fn slo_json(config: &Config, s: &Slo) -> Value {
         "rule": from.and_then(|f| f.rule()),
         "inherited": policy.map_or(&[][..], |p| &p.inherited[..]),
         "alerts": alerts_json(&s.alerts),
+        "budget_policy": budget_json(&s.budget_policy),
     })
 }
 
@@ -257,6 +276,26 @@ fn slo_text(out: &mut String, config: &Config, s: &Slo) {
         s.alerts.min_events,
         s.alerts.for_ms
     );
+    let _ = writeln!(out, "    budget policy: {}", budget_text(&s.budget_policy));
+}
+
+fn budget_text(p: &BudgetPolicy) -> String {
+    if p.rules().is_empty() {
+        return "none (never blocks deploys)".to_owned();
+    }
+    let rules: Vec<String> = p
+        .rules()
+        .iter()
+        .map(|r| {
+            let blocks = if r.blocks_deploys {
+                " (blocks deploys)"
+            } else {
+                ""
+            };
+            format!("{} at <= {}%{blocks}", r.action, r.at_or_below)
+        })
+        .collect();
+    rules.join(", ")
 }
 
 #[cfg(test)]

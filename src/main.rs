@@ -26,11 +26,8 @@ fn main() -> ExitCode {
         )
         .with_writer(io::stderr)
         .init();
-    if let Command::Check { config, format } = &cli.command {
-        return check(config, *format);
-    }
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         // A closed pipe (`slipstream replay … | head`) is the reader's choice, not an error.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
@@ -40,8 +37,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+/// Runs the command: its exit status, or the error to print.
+fn run(cli: Cli) -> Result<ExitCode> {
+    let done: Result<()> = match cli.command {
         Command::Replay { events, format } => {
             let report = replay_file(&events)?;
             print(format, &report, || report::table::render(&report))
@@ -79,7 +77,8 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(())
             })
         }
-        Command::Check { .. } => unreachable!("handled in main, for its exit status"),
+        // Its own status: 2 for an invalid config.
+        Command::Check { config, format } => return Ok(check(&config, format)),
         Command::Demo { listen, rate } => runtime()?.block_on(async {
             demo::demo(demo::DemoOptions { listen, rate }, shutdown_signal()).await?;
             Ok(())
@@ -141,7 +140,8 @@ fn run(cli: Cli) -> Result<()> {
             out.flush()?;
             Ok(())
         }
-    }
+    };
+    done.map(|()| ExitCode::SUCCESS)
 }
 
 /// Loads the config and replays the input (`-`: stdin) at `at`, or by default as `replay`.

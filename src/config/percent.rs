@@ -66,6 +66,13 @@ impl Percent {
         self.0
     }
 
+    /// As the percent written, e.g. `99.95` (the double nearest to that decimal).
+    pub fn as_percent(self) -> f64 {
+        self.to_string()
+            .parse()
+            .expect("Display writes a plain decimal")
+    }
+
     /// As a fraction, the convention of reports: 99.9 % → `0.999` (the double nearest to
     /// the decimal, as if parsed from `"0.999"`).
     pub fn fraction(self) -> f64 {

@@ -35,6 +35,8 @@ pub struct RawTier {
     pub latency: Option<RawTierLatency>,
     /// The SLO window of the tier's SLOs.
     pub window: String,
+    /// The error-budget policy of the tier's SLOs; replaces the top-level one for them.
+    pub budget_policy: Option<Vec<crate::config::budget::RawBudgetRule>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +100,8 @@ pub struct Tier {
     pub availability: Option<f64>,
     pub latency: Option<TierLatency>,
     pub window: Span,
+    /// Its own `budget_policy`, if it has one.
+    pub budget_policy: Option<crate::config::budget::BudgetPolicy>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -118,6 +122,14 @@ impl Tier {
 
     pub(super) fn threshold_ms(&self) -> Option<f64> {
         self.latency.map(|l| l.threshold_ms)
+    }
+
+    /// The budget policy of its SLOs: its own, else the config's top-level one.
+    pub(super) fn budget_policy<'a>(
+        &'a self,
+        top_level: &'a crate::config::budget::BudgetPolicy,
+    ) -> &'a crate::config::budget::BudgetPolicy {
+        self.budget_policy.as_ref().unwrap_or(top_level)
     }
 }
 

@@ -251,7 +251,9 @@ fn validate_slo(
         Err((field, m)) => return fail(&field, m),
     };
     let budget_policy = match &raw.budget_policy {
-        None => budget_policy.clone(),
+        None => tier
+            .map_or(budget_policy, |(t, _)| t.budget_policy(budget_policy))
+            .clone(),
         Some(rules) => match super::budget::build("budget_policy", rules) {
             Ok(p) => p,
             Err((field, m)) => return fail(&field, m),

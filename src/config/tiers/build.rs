@@ -82,6 +82,14 @@ fn build_tier(name: &str, raw: &RawTier) -> Result<Tier, (String, String)> {
         availability,
         latency,
         window: window(&raw.window).map_err(|m| (at("window"), m))?,
+        budget_policy: raw
+            .budget_policy
+            .as_ref()
+            .map(|rules| {
+                crate::config::budget::build("budget_policy", rules)
+                    .map_err(|(field, m)| (at(&field), m))
+            })
+            .transpose()?,
     })
 }
 

@@ -80,7 +80,7 @@ impl Policies {
                     windows: all_windows.clone(),
                     alerts: alerts.clone(),
                     composite_windows: Vec::new(),
-                    budget_policy: budget_policy.clone(),
+                    budget_policy: tier.budget_policy(budget_policy).clone(),
                     tier: Some(tier.name.clone()),
                 };
                 rule.slos.push(slo.name.clone());

@@ -355,3 +355,45 @@ fn checkpoints_of_other_matching_do_not_restore() {
     assert!(fleet.contains(r#"except: ["pay-api"]"#), "{fleet}");
     assert_ne!(plain, fleet);
 }
+
+#[test]
+fn a_tier_budget_policy_sits_between_the_slo_and_the_top_level() {
+    let c = parse(
+        r#"
+budget_policy: [{ at_or_below_percent: 10, action: top }]
+tiers:
+  P0: { availability: 99.99, window: 30d, budget_policy: [{ at_or_below_percent: 50, action: p0-careful, blocks_deploys: true }] }
+  P3: { availability: 90, window: 7d }
+services:
+  - { match: { service: "payments-*" }, tier: P0 }
+slos:
+  - { name: tiered, service: pay, tier: P0, indicator: { type: availability } }
+  - { name: own, service: pay, tier: P0, indicator: { type: availability }, budget_policy: [] }
+  - { name: p3, service: pay, tier: P3, indicator: { type: availability } }
+"#,
+        Path::new("p.yaml"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let actions = |name: &str| -> Vec<String> {
+        let slo = c.slos.iter().find(|s| s.name == name).expect(name);
+        slo.budget_policy
+            .rules()
+            .iter()
+            .map(|r| r.action.to_string())
+            .collect()
+    };
+    assert_eq!(actions("tiered"), ["p0-careful"]);
+    assert_eq!(actions("p0-fleet-availability"), ["p0-careful"]);
+    assert!(actions("own").is_empty());
+    assert_eq!(actions("p3"), ["top"]);
+    let message = parse(
+        "tiers:\n  P1: { availability: 99, window: 1d, budget_policy: [{ at_or_below_percent: 5, action: normal }] }\nservices: [{ match: { service: a }, tier: P1 }]\n",
+        Path::new("p.yaml"),
+    )
+    .expect_err("`normal` is reserved")
+    .to_string();
+    assert!(
+        message.contains("tiers.P1.budget_policy[0].action"),
+        "{message}"
+    );
+}
