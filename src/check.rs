@@ -11,7 +11,9 @@ use serde_json::{Map, Value, json};
 
 use crate::config::budget::BudgetPolicy;
 use crate::config::tiers::{ServiceRule, Tier, TierFrom, fraction_to_percent};
-use crate::config::{AlertPolicy, Config, Field, Glob, Indicator, ServiceMatch, Slo};
+use crate::config::{
+    AlertPolicy, Composite, Config, Field, Glob, Indicator, Rollup, ServiceMatch, Slo,
+};
 
 /// The JSON document of a valid config.
 pub fn json(config: &Config) -> Value {
@@ -22,6 +24,8 @@ pub fn json(config: &Config) -> Value {
         "policy": { "tier_floor": p.tier_floor.as_str() },
         "services": p.rules.iter().map(|r| rule_json(config, r)).collect::<Vec<_>>(),
         "slos": config.slos.iter().map(|s| slo_json(config, s)).collect::<Vec<_>>(),
+        "composites": config.composites.iter().map(composite_json).collect::<Vec<_>>(),
+        "rollups": config.rollups.iter().map(rollup_json).collect::<Vec<_>>(),
         "warnings": config.warnings,
     })
 }
@@ -136,6 +140,27 @@ fn slo_json(config: &Config, s: &Slo) -> Value {
     })
 }
 
+fn composite_json(c: &Composite) -> Value {
+    json!({
+        "name": c.name,
+        "objective": fraction_to_percent(c.objective),
+        "window": c.window.to_string(),
+        "components": c.components.iter().map(|p| json!({ "slo": p.slo, "weight": p.weight })).collect::<Vec<_>>(),
+        "alerts": alerts_json(&c.alerts),
+        "budget_policy": budget_json(&c.budget_policy),
+    })
+}
+
+fn rollup_json(r: &Rollup) -> Value {
+    json!({
+        "name": r.name,
+        "slo": r.slo,
+        "by": r.by,
+        "top_k": r.top_k,
+        "rank_window": r.rank_window.to_string(),
+    })
+}
+
 fn alerts_json(a: &AlertPolicy) -> Value {
     let rules: Vec<Value> = a
         .rules
@@ -203,6 +228,32 @@ pub fn text(config: &Config, file: &str) -> String {
     for s in &config.slos {
         slo_text(&mut out, config, s);
     }
+    let _ = writeln!(out, "\ncomposites ({}):", config.composites.len());
+    for c in &config.composites {
+        let parts: Vec<String> = c
+            .components
+            .iter()
+            .map(|p| format!("{} x{}", p.slo, p.weight))
+            .collect();
+        let _ = writeln!(
+            out,
+            "  {}\n    of {}\n    objective {}%  window {}\n    alerts: {}\n    budget policy: {}",
+            c.name,
+            parts.join(", "),
+            fraction_to_percent(c.objective),
+            c.window,
+            alerts_text(&c.alerts),
+            budget_text(&c.budget_policy)
+        );
+    }
+    let _ = writeln!(out, "\nrollups ({}):", config.rollups.len());
+    for r in &config.rollups {
+        let _ = writeln!(
+            out,
+            "  {}  slo {} by {}  top {} over {}",
+            r.name, r.slo, r.by, r.top_k, r.rank_window
+        );
+    }
     let _ = writeln!(out, "\nwarnings ({}):", config.warnings.len());
     for w in &config.warnings {
         let _ = writeln!(out, "  {w}");
@@ -251,8 +302,12 @@ fn slo_text(out: &mut String, config: &Config, s: &Slo) {
         }
         _ => out.push_str("  no tier"),
     }
-    let rules: Vec<String> = s
-        .alerts
+    let _ = writeln!(out, "\n    alerts: {}", alerts_text(&s.alerts));
+    let _ = writeln!(out, "    budget policy: {}", budget_text(&s.budget_policy));
+}
+
+fn alerts_text(a: &AlertPolicy) -> String {
+    let rules: Vec<String> = a
         .rules
         .iter()
         .map(|r| {
@@ -265,18 +320,12 @@ fn slo_text(out: &mut String, config: &Config, s: &Slo) {
             )
         })
         .collect();
-    let _ = writeln!(
-        out,
-        "\n    alerts: {}; min_events {}, for {} ms",
-        if rules.is_empty() {
-            "none".to_owned()
-        } else {
-            rules.join(", ")
-        },
-        s.alerts.min_events,
-        s.alerts.for_ms
-    );
-    let _ = writeln!(out, "    budget policy: {}", budget_text(&s.budget_policy));
+    let rules = if rules.is_empty() {
+        "none".to_owned()
+    } else {
+        rules.join(", ")
+    };
+    format!("{rules}; min_events {}, for {} ms", a.min_events, a.for_ms)
 }
 
 fn budget_text(p: &BudgetPolicy) -> String {

@@ -177,3 +177,33 @@ fn warnings_are_listed_and_logged() {
     let text = stdout(&check(&config, "text"));
     assert!(text.contains("warnings (1):\n  "), "{text}");
 }
+
+#[test]
+fn composites_and_rollups_are_listed() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/composites.yaml");
+    let out = check(&path, "json");
+    assert_eq!(out.status.code(), Some(0));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let journey = &v["composites"][0];
+    assert_eq!(journey["name"], "checkout-journey");
+    assert_eq!(
+        journey["components"],
+        json!([
+            { "slo": "checkout-availability", "weight": 2 },
+            { "slo": "cart-availability", "weight": 1 },
+            { "slo": "auth-availability", "weight": 1 },
+        ])
+    );
+    assert_eq!(journey["objective"], 99.5);
+    assert_eq!(
+        v["rollups"][0],
+        json!({ "name": "fleet-by-operator", "slo": "fleet-availability", "by": "operator", "top_k": 5, "rank_window": "1d" })
+    );
+    let text = String::from_utf8(check(&path, "text").stdout).unwrap();
+    for part in [
+        "composites (1):\n  checkout-journey\n    of checkout-availability x2, cart-availability x1, auth-availability x1\n    objective 99.5%  window 30d",
+        "rollups (2):\n  fleet-by-operator  slo fleet-availability by operator  top 5 over 1d",
+    ] {
+        assert!(text.contains(part), "`{part}` missing in:\n{text}");
+    }
+}
