@@ -11,9 +11,17 @@
 //!  (replay)          (report)  (engine)        (window)
 //! ```
 //!
+//! The config decides what the steps do, once, before any event: [`config`] turns tiers
+//! and `services` rules into ordinary SLOs (fleet defaults), checks tier floors, and
+//! gives every SLO its alert rules and error-budget policy; `slipstream check` lists the
+//! result. At evaluation, [`report`] adds to the per-series numbers what is derived from
+//! them alone: composites (weighted sums of other SLOs' windows), roll-ups along a label
+//! with a top-k of budget burned, the baseline on the objective ladder, and the current
+//! budget-policy action.
+//!
 //! [`engine::Engine`] strings the pure steps together: no I/O, clock or runtime. The
-//! front doors only feed it bytes and ask for reports: [`replay`] from a file, and [`run`],
-//! the thin async shell of the long-running processor:
+//! front doors only feed it bytes and ask for reports: [`replay`] (and `baseline`) from a
+//! file, and [`run`], the thin async shell of the long-running processor:
 //!
 //! ```text
 //!  Kafka ──▶ source::kafka ──▶ Engine ──(every interval)──▶ Report ──alert──▶ AlertBook
@@ -21,8 +29,11 @@
 //!            threads             │          sink::prometheus ◀┤               ▼
 //!                                │          sink::otlp       ◀┤   sink::alertmanager
 //!            run::api ◀──────────┘          sink::kafka      ◀┴──────────────┘
-//!            /api/v1/slos, /api/v1/alerts, /metrics, /readyz
+//!            /api/v1/slos, /api/v1/slos/{name}/budget, /api/v1/alerts, /metrics, /readyz
 //! ```
+//!
+//! [`openslo`] is a front door of another kind: it translates OpenSLO v1 documents into
+//! a slipstream config.
 
 pub mod alert;
 pub mod check;
