@@ -237,4 +237,10 @@ fn log_restored(path: &Path, engine: &Engine, restored: &Restored) {
             "checkpointed series of SLOs that changed were not restored (they start empty): {key}"
         );
     }
+    if !restored.restarted_slos.is_empty() {
+        tracing::warn!(
+            "SLOs whose indicator, selection or SLO window changed since the checkpoint start              with empty windows: {}",
+            restored.restarted_slos.join(", ")
+        );
+    }
 }
