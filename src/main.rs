@@ -80,7 +80,7 @@ fn run(cli: Cli) -> Result<()> {
             group,
         } => {
             let path = config;
-            let mut config = config::load_for_run(&path)?;
+            let (document, mut config) = config::document::read_for_run(&path)?;
             if brokers.as_deref().is_some_and(|b| b.trim().is_empty())
                 || topics
                     .as_ref()
@@ -94,7 +94,7 @@ fn run(cli: Cli) -> Result<()> {
             kafka.topics = topics.unwrap_or(kafka.topics.clone());
             kafka.group = group.unwrap_or(kafka.group.clone());
             runtime()?.block_on(async {
-                let running = run::start(&config, shutdown_signal()).await?;
+                let running = run::start_with_reload(&config, document, shutdown_signal()).await?;
                 running.wait().await?;
                 tracing::info!("stopped cleanly");
                 Ok(())

@@ -125,6 +125,33 @@ impl AlertBook {
         transitions
     }
 
+    /// After a config reload: forgets the alerts of series `report` does not have (their
+    /// SLO is gone, or groups its series by other labels now) and of severities their SLO
+    /// has no rule for any more.
+    pub fn forget_stale(&mut self, report: &Report, slos: &[Slo]) {
+        let mut key = String::new();
+        let seen: std::collections::HashSet<String> = report
+            .slos
+            .iter()
+            .map(|s| {
+                crate::report::series_key(&mut key, &s.name, &s.labels);
+                key.clone()
+            })
+            .collect();
+        self.alerts.retain(|k, entries| {
+            for entry in entries.iter_mut() {
+                let keep = entry.as_ref().is_some_and(|a| {
+                    let slo = slos.iter().find(|s| s.name == a.slo);
+                    slo.is_some_and(|s| s.alerts.rules.iter().any(|r| r.severity == a.severity))
+                });
+                if !keep {
+                    *entry = None;
+                }
+            }
+            seen.contains(k) && entries.iter().any(Option::is_some)
+        });
+    }
+
     /// Every alert that is not inactive, by SLO, labels and severity.
     pub fn active(&self) -> Vec<&Alert> {
         let mut out: Vec<&Alert> = self.all().filter(|a| a.state != State::Inactive).collect();

@@ -5,6 +5,8 @@
 //! write instead; nothing runs on a config that does not validate.
 
 pub mod alerting;
+pub mod definition;
+pub mod document;
 pub mod durability;
 mod duration;
 pub mod events;
@@ -76,6 +78,8 @@ pub struct Slo {
     pub windows: Vec<Span>,
     /// Its burn-rate alert rules.
     pub alerts: AlertPolicy,
+    /// The tier it belongs to, whose policies apply to it.
+    pub tier: Option<String>,
 }
 
 impl Slo {
@@ -167,6 +171,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// environment ([`RunSettings::read_env`]). A variable that is not set is a config error.
 pub fn load_for_run(path: &Path) -> Result<Config, ConfigError> {
     let mut config = load(path)?;
+    read_env(&mut config, path)?;
+    Ok(config)
+}
+
+/// Reads the secrets `config` names from the environment; `path` labels errors.
+fn read_env(config: &mut Config, path: &Path) -> Result<(), ConfigError> {
     config
         .run
         .read_env(|var| std::env::var(var).ok())
@@ -175,23 +185,30 @@ pub fn load_for_run(path: &Path) -> Result<Config, ConfigError> {
             slo: None,
             field,
             message,
-        })?;
-    Ok(config)
+        })
 }
 
 /// Parses and validates config text; `path` only labels errors.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    from_value(&parse_value(text, path)?, path)
+}
+
+/// The generic value of config text: syntax checked, schema not yet.
+pub fn parse_value(text: &str, path: &Path) -> Result<serde_json::Value, ConfigError> {
+    serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Checks a config's generic value against the schema, and validates it.
+pub fn from_value(value: &serde_json::Value, path: &Path) -> Result<Config, ConfigError> {
     // Two steps so that every error can name its SLO: YAML syntax errors come with a line
     // and column from the YAML parser; schema errors come with a path (`slos[2].window`)
     // whose SLO name is looked up in the generic value.
-    let value: serde_json::Value =
-        serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-    let raw: raw::RawConfig = serde_path_to_error::deserialize(&value).map_err(|e| {
+    let raw: raw::RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
         let at = e.path().to_string();
-        let (slo, field) = split_slo_path(&value, &at);
+        let (slo, field) = split_slo_path(value, &at);
         ConfigError::Invalid {
             path: path.to_owned(),
             slo,

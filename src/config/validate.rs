@@ -196,6 +196,7 @@ fn validate_slo(
         window,
         windows: all_windows,
         alerts,
+        tier: None,
     })
 }
 

@@ -9,6 +9,7 @@
 //! credentials, and they tell no more than whether the process is up and caught up.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::{Query, Request, State};
@@ -16,17 +17,17 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
 
 use super::Shared;
 use crate::config::Secret;
-use crate::decode::timestamp::parse_rfc3339;
+use crate::decode::timestamp::{format_rfc3339, parse_rfc3339};
+use crate::sink::prometheus::MetricsHandle;
 
 #[derive(Clone)]
 struct AppState {
     shared: Arc<Shared>,
-    metrics: PrometheusHandle,
+    metrics: MetricsHandle,
 }
 
 /// The bearer token every endpoint but the probes requires, and the count of requests
@@ -39,14 +40,15 @@ pub struct Auth {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
-    metrics: PrometheusHandle,
+    metrics: MetricsHandle,
     auth: Option<Auth>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let mut protected = Router::new()
         .route("/metrics", get(metrics_text))
         .route("/api/v1/slos", get(slos))
-        .route("/api/v1/alerts", get(alerts));
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/config", get(config_info));
     if let Some(auth) = auth {
         protected = protected.route_layer(middleware::from_fn_with_state(
             Arc::new(auth),
@@ -170,6 +172,36 @@ async fn alerts(State(state): State<AppState>) -> Response {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// The running config: which file (and its SHA-256) it was loaded from, when, and the
+/// effective definition of every SLO.
+async fn config_info(State(state): State<AppState>) -> Response {
+    let shared = &state.shared;
+    let config = shared.config();
+    let reloads = &shared.reloads;
+    let file = reloads.file.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let loaded = reloads.last_success_unix_ms.load(Ordering::Relaxed);
+    let slos: Vec<serde_json::Value> = config
+        .slos
+        .iter()
+        .map(|slo| {
+            let mut d = crate::config::definition::definition(slo, &config.events);
+            d["name"] = slo.name.clone().into();
+            d
+        })
+        .collect();
+    let body = serde_json::json!({
+        "file": file.as_ref().map(|(path, _)| path.display().to_string()),
+        "sha256": file.as_ref().map(|(_, hash)| hash.clone()),
+        "loaded_at": (loaded > 0).then(|| format_rfc3339(loaded as i64)),
+        "reloads": {
+            "applied": reloads.applied.load(Ordering::Relaxed),
+            "rejected": reloads.rejected.load(Ordering::Relaxed),
+        },
+        "slos": slos,
+    });
+    axum::Json(body).into_response()
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -3,6 +3,7 @@
 //! finished evaluation and never blocks ingestion.
 
 pub mod alertmanager;
+mod config_metrics;
 pub mod dead_letter;
 mod durability_metrics;
 pub mod kafka;

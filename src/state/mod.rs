@@ -164,6 +164,12 @@ impl Checkpointer {
         Ok(checkpoint.positions().to_vec())
     }
 
+    /// Holds checkpoints off while the guard lives: none is being taken, so the engine
+    /// may be replaced (a config reload) without cutting one in half.
+    pub fn hold(&self) -> std::sync::MutexGuard<'_, StateStore> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn lock_engine(&self) -> std::sync::MutexGuard<'_, Engine> {
         self.engine.lock().unwrap_or_else(|e| e.into_inner())
     }
