@@ -28,6 +28,7 @@ pub mod alert;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod decisions;
 pub mod decode;
 pub mod demo;
 pub mod engine;

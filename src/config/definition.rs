@@ -53,6 +53,7 @@ pub fn definition(slo: &Slo, events: &EventSchema) -> Value {
             "for": millis_text(slo.alerts.for_ms),
         },
         "tier": slo.tier,
+        "approval_required": slo.approval_required,
     })
 }
 
@@ -61,7 +62,10 @@ pub fn definition(slo: &Slo, events: &EventSchema) -> Value {
 /// `alerts`, `tier`, and any other key by its own name.
 pub fn changed_fields(old: &Value, new: &Value) -> Vec<String> {
     let empty = Map::new();
-    let (a, b) = (old.as_object().unwrap_or(&empty), new.as_object().unwrap_or(&empty));
+    let (a, b) = (
+        old.as_object().unwrap_or(&empty),
+        new.as_object().unwrap_or(&empty),
+    );
     let mut fields: Vec<String> = Vec::new();
     for key in a.keys().chain(b.keys()) {
         if a.get(key) == b.get(key) {
@@ -121,7 +125,10 @@ slos:
         let b = definition(&config.slos[1], &config.events);
         assert_eq!(b["window"], json!("30d"));
         assert_eq!(b["objective"], json!(99.95));
-        assert_eq!(b["alerts"]["page"][0], json!({ "long": "1h", "short": "5m", "burn_rate": 14.4 }));
+        assert_eq!(
+            b["alerts"]["page"][0],
+            json!({ "long": "1h", "short": "5m", "burn_rate": 14.4 })
+        );
 
         // Written back into a file without the `alerting` defaults, each is the same SLO.
         let slos: Vec<Value> = [("a", &a), ("b", &b)]

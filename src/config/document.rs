@@ -120,6 +120,8 @@ pub fn keep_restart_only(running: &Config, next: &mut Config) {
     next.dead_letter = running.dead_letter.clone();
     next.alerting.alertmanager = running.alerting.alertmanager.clone();
     next.alerting.kafka_topic = running.alerting.kafka_topic.clone();
+    next.decisions.kafka_topic = running.decisions.kafka_topic.clone();
+    next.decisions.governance = running.decisions.governance.clone();
 }
 
 #[cfg(test)]

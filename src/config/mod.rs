@@ -5,6 +5,7 @@
 //! write instead; nothing runs on a config that does not validate.
 
 pub mod alerting;
+pub mod decisions;
 pub mod definition;
 pub mod document;
 pub mod durability;
@@ -58,6 +59,8 @@ pub struct Config {
     pub dead_letter: Option<durability::DeadLetterSettings>,
     /// Bounds on the series the input can create.
     pub limits: Limits,
+    /// The decision log and governance (`run`).
+    pub decisions: decisions::DecisionSettings,
 }
 
 /// One SLO, checked and normalised.
@@ -80,6 +83,10 @@ pub struct Slo {
     pub alerts: AlertPolicy,
     /// The tier it belongs to, whose policies apply to it.
     pub tier: Option<String>,
+    /// Why this version of the file changes it, and approvals of the change.
+    pub decision: Option<decisions::Decision>,
+    /// Changes need the governance quorum.
+    pub approval_required: bool,
 }
 
 impl Slo {

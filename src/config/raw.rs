@@ -35,6 +35,12 @@ pub struct RawConfig {
     /// Bounds on what the input can make slipstream hold (`replay` and `run`).
     #[serde(default)]
     pub limits: super::limits::RawLimits,
+    /// Why this version of the file changes SLOs, and who changes them (decision log).
+    pub decision: Option<super::decisions::RawDecision>,
+    /// `run` only: where the decision log also goes.
+    pub decision_log: Option<super::decisions::RawDecisionLog>,
+    /// `run` only: changes of some SLOs need a quorum of approvals.
+    pub governance: Option<super::decisions::RawGovernance>,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).
@@ -79,6 +85,12 @@ pub struct RawSlo {
     pub window: String,
     /// Burn-rate alert rules; default: the SRE Workbook's, scaled to `window`.
     pub alerts: Option<super::alerting::RawSloAlerts>,
+    /// Why this version of the file changes this SLO (overrides the top-level one), and
+    /// approvals of the change.
+    pub decision: Option<super::decisions::RawDecision>,
+    /// Changes of this SLO need the governance quorum.
+    #[serde(default)]
+    pub approval_required: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -45,10 +45,35 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
             "no SLO is defined; add at least one".into(),
         ));
     }
+    let (kafka_topic, governance) = super::decisions::build_settings(
+        raw.decision_log.as_ref(),
+        raw.governance.as_ref(),
+        raw.state.is_some(),
+    )
+    .map_err(|(field, m)| err(None, field, m))?;
+    let decision = super::decisions::build_decision(raw.decision.as_ref(), "decision", None, false)
+        .map_err(|(field, m)| err(None, field, m))?;
     let mut names = HashSet::new();
     let mut slos = Vec::with_capacity(raw.slos.len());
     for (i, raw_slo) in raw.slos.iter().enumerate() {
-        let slo = validate_slo(i, raw_slo, &events, &windows, raw.alerting.as_ref())?;
+        let mut slo = validate_slo(i, raw_slo, &events, &windows, raw.alerting.as_ref())?;
+        let name = Some(slo.name.as_str());
+        let at = format!("slos[{i}].decision");
+        slo.decision = super::decisions::build_decision(
+            raw_slo.decision.as_ref(),
+            &at,
+            governance.as_ref(),
+            true,
+        )
+        .map_err(|(field, m)| err(name, field, m))?;
+        if raw_slo.approval_required && governance.is_none() {
+            return Err(err(
+                name,
+                format!("slos[{i}].approval_required"),
+                "approvals need a `governance` section with the approvers and the quorum".into(),
+            ));
+        }
+        slo.approval_required = raw_slo.approval_required;
         if !names.insert(slo.name.clone()) {
             return Err(err(
                 Some(&slo.name),
@@ -79,6 +104,11 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         state,
         dead_letter,
         limits,
+        decisions: super::decisions::DecisionSettings {
+            decision,
+            kafka_topic,
+            governance,
+        },
     })
 }
 
@@ -197,6 +227,8 @@ fn validate_slo(
         windows: all_windows,
         alerts,
         tier: None,
+        decision: None,
+        approval_required: false,
     })
 }
 

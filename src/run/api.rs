@@ -12,14 +12,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use axum::Router;
+use axum::extract::Path;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::Shared;
+use super::reload::{ApprovalRefused, Reloader};
 use crate::config::Secret;
 use crate::decode::timestamp::{format_rfc3339, parse_rfc3339};
 use crate::sink::prometheus::MetricsHandle;
@@ -27,6 +29,8 @@ use crate::sink::prometheus::MetricsHandle;
 #[derive(Clone)]
 struct AppState {
     shared: Arc<Shared>,
+    /// The reloader and its decision log, when run from a config file.
+    decisions: Option<Arc<Reloader>>,
     metrics: MetricsHandle,
 }
 
@@ -40,6 +44,7 @@ pub struct Auth {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
+    decisions: Option<Arc<Reloader>>,
     metrics: MetricsHandle,
     auth: Option<Auth>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
@@ -48,7 +53,10 @@ pub async fn serve(
         .route("/metrics", get(metrics_text))
         .route("/api/v1/slos", get(slos))
         .route("/api/v1/alerts", get(alerts))
-        .route("/api/v1/config", get(config_info));
+        .route("/api/v1/config", get(config_info))
+        .route("/api/v1/decisions", get(decision_log))
+        .route("/api/v1/decisions/pending", get(pending))
+        .route("/api/v1/decisions/{id}/approvals", post(approval));
     if let Some(auth) = auth {
         protected = protected.route_layer(middleware::from_fn_with_state(
             Arc::new(auth),
@@ -58,9 +66,11 @@ pub async fn serve(
     let probes = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready));
-    let app = protected
-        .merge(probes)
-        .with_state(AppState { shared, metrics });
+    let app = protected.merge(probes).with_state(AppState {
+        shared,
+        decisions,
+        metrics,
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|stopped| *stopped).await;
@@ -180,7 +190,11 @@ async fn config_info(State(state): State<AppState>) -> Response {
     let shared = &state.shared;
     let config = shared.config();
     let reloads = &shared.reloads;
-    let file = reloads.file.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let file = reloads
+        .file
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let loaded = reloads.last_success_unix_ms.load(Ordering::Relaxed);
     let slos: Vec<serde_json::Value> = config
         .slos
@@ -202,6 +216,93 @@ async fn config_info(State(state): State<AppState>) -> Response {
         "slos": slos,
     });
     axum::Json(body).into_response()
+}
+
+#[derive(Deserialize)]
+struct DecisionsQuery {
+    slo: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Entries a `GET /api/v1/decisions` returns unless `?limit=` says otherwise.
+const DEFAULT_LIMIT: usize = 1000;
+
+/// The decision log, newest last: of one SLO with `?slo=`, at most `?limit=` entries.
+async fn decision_log(
+    State(state): State<AppState>,
+    Query(query): Query<DecisionsQuery>,
+) -> Response {
+    let Some(reloader) = state.decisions else {
+        return no_log();
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let entries = reloader.decisions(query.slo.as_deref(), limit);
+    let log = reloader.log_path().map(|p| p.display().to_string());
+    axum::Json(serde_json::json!({ "log": log, "decisions": entries })).into_response()
+}
+
+/// The changes waiting for approvals, each with the payload to sign and its id.
+async fn pending(State(state): State<AppState>) -> Response {
+    let Some(reloader) = state.decisions else {
+        return no_log();
+    };
+    let config = state.shared.config();
+    let quorum = config.decisions.governance.as_ref().map(|g| g.quorum);
+    axum::Json(serde_json::json!({ "quorum": quorum, "pending": reloader.pending() }))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct ApprovalBody {
+    approver: String,
+    signature: String,
+}
+
+/// An approver's signature of a pending change: counted once it verifies; the change is
+/// applied when it completes the quorum.
+async fn approval(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<axum::Json<ApprovalBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Some(reloader) = state.decisions else {
+        return no_log();
+    };
+    let body = match body {
+        Ok(axum::Json(body)) => body,
+        Err(e) => {
+            let message = format!("expected JSON {{ \"approver\": …, \"signature\": … }}: {e}");
+            return error(StatusCode::BAD_REQUEST, message);
+        }
+    };
+    let approved = tokio::task::spawn_blocking(move || {
+        reloader.approve(id.trim(), body.approver.trim(), &body.signature)
+    })
+    .await;
+    match approved {
+        Ok(Ok(entry)) => axum::Json(entry).into_response(),
+        Ok(Err(refused)) => {
+            tracing::warn!("approval refused: {refused}");
+            let status = match &refused {
+                ApprovalRefused::NoGovernance => StatusCode::BAD_REQUEST,
+                ApprovalRefused::Refused(e) => match e {
+                    crate::decisions::ApproveError::NotPending(_) => StatusCode::NOT_FOUND,
+                    crate::decisions::ApproveError::Invalid(_) => StatusCode::BAD_REQUEST,
+                    crate::decisions::ApproveError::Twice(_) => StatusCode::CONFLICT,
+                },
+                ApprovalRefused::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            error(status, refused.to_string())
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn no_log() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "the decision log needs `slipstream run --config FILE`".into(),
+    )
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -77,6 +77,15 @@ pub enum RunError {
          config::load_for_run, or call RunSettings::read_env"
     )]
     EnvNotRead { field: String, var: String },
+    #[error(transparent)]
+    DecisionLog(#[from] crate::decisions::LogError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(
+        "`governance` needs the config file it approves changes of: run with \
+         `slipstream run --config FILE`"
+    )]
+    GovernanceWithoutFile,
 }
 
 /// What the consumer thread, the evaluator and the API share.
@@ -103,7 +112,10 @@ pub struct Shared {
 impl Shared {
     /// The config running now.
     pub fn config(&self) -> Arc<Config> {
-        self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The time windows end at when evaluated "now": wall clock minus the delay, or the
@@ -167,6 +179,15 @@ async fn start_inner(
     document: Option<Document>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, RunError> {
+    // The decision log first: it decides which definition of a governed SLO runs.
+    let decided = match document {
+        Some(document) => Some(reload::decide_at_start(config, document)?),
+        None if config.decisions.governance.is_some() => {
+            return Err(RunError::GovernanceWithoutFile);
+        }
+        None => None,
+    };
+    let config = decided.as_ref().map_or(config, |d| &d.config);
     let settings = &config.run;
     if let Some((field, var)) = settings.unread_env() {
         return Err(RunError::EnvNotRead { field, var });
@@ -301,14 +322,11 @@ async fn start_inner(
         otlp,
         generation: 0,
     };
-    if let Some(document) = document {
-        let reloader = Arc::new(reload::Reloader::new(
-            shared.clone(),
-            checkpointer,
-            document,
-        ));
-        tokio::spawn(reload::watch(reloader, stopped_rx.clone()));
-    }
+    let reloader = decided.map(|decided| {
+        let reloader = Arc::new(reload::Reloader::new(shared.clone(), checkpointer, decided));
+        tokio::spawn(reload::watch(reloader.clone(), stopped_rx.clone()));
+        reloader
+    });
     let evaluator = tokio::spawn(evaluate_every(
         interval,
         shared.clone(),
@@ -320,7 +338,14 @@ async fn start_inner(
     } else {
         ""
     };
-    let server = api::serve(listener, shared.clone(), metrics, auth, stopped_rx);
+    let server = api::serve(
+        listener,
+        shared.clone(),
+        reloader,
+        metrics,
+        auth,
+        stopped_rx,
+    );
     tracing::info!(
         "serving /metrics, /api/v1/slos, /healthz and /readyz on http://{addr}{guarded}"
     );
@@ -410,7 +435,12 @@ async fn evaluate_every(
                 let engine = shared.engine.lock().unwrap_or_else(|e| e.into_inner());
                 let at = shared.now_ms(&engine);
                 let generation = shared.generation.load(Ordering::Relaxed);
-                (engine.evaluate(at), engine.series_count(), shared.config(), generation)
+                (
+                    engine.evaluate(at),
+                    engine.series_count(),
+                    shared.config(),
+                    generation,
+                )
             };
             let report = match report {
                 Ok(report) => Arc::new(report),

@@ -1,8 +1,12 @@
-//! Config reload without a restart: on SIGHUP, and when the file's content changes.
+//! Config reload without a restart: on SIGHUP, and when the file's content changes; and
+//! the decision log that records each change of an SLO ([`crate::decisions`]).
 //!
 //! ```text
 //!  SIGHUP / file poll ──▶ read, parse, validate ──▶ restart-only sections unchanged?
 //!                          (no effect on failure)          │ yes
+//!                                                          ▼
+//!  an approval (API) ──▶ reconcile with the decision log: entries appended (fsync),
+//!                        governed changes without a quorum held at their applied value
 //!                                                          ▼
 //!   checkpoints held off ─▶ engine lock: Engine::reconfigure + the shared config swapped
 //!                                                          │
@@ -27,6 +31,9 @@ use std::time::Duration;
 
 use crate::config::document::{self, Document};
 use crate::config::{Config, ConfigError};
+use crate::decisions::{self, ApproveError, DecisionLog, Entry, LogError, Status};
+use crate::decode::timestamp::format_rfc3339;
+use crate::sink::decision_topic::DecisionTopic;
 use crate::state::Checkpointer;
 
 use super::Shared;
@@ -47,6 +54,19 @@ pub enum ReloadError {
         path: std::path::PathBuf,
         field: String,
     },
+    #[error("{0}; the change is not applied")]
+    Log(#[from] LogError),
+}
+
+/// Why an approval sent to the API is not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalRefused {
+    #[error("this config has no `governance` section: nothing needs approvals")]
+    NoGovernance,
+    #[error(transparent)]
+    Refused(#[from] ApproveError),
+    #[error(transparent)]
+    Reload(#[from] ReloadError),
 }
 
 /// What reloads have done, for the self-metrics and `/api/v1/config`.
@@ -69,37 +89,206 @@ impl ReloadStats {
     }
 }
 
-/// Applies new versions of the config file to a running pipeline.
+/// The decision log and config as `run` starts with them: the file reconciled with the
+/// log ([`decide_at_start`]).
+pub struct Decided {
+    pub config: Config,
+    document: Document,
+    log: DecisionLog,
+    topic: Option<DecisionTopic>,
+}
+
+/// Opens the decision log (in `state.dir`, else in memory), logs what changed since the
+/// last applied values, and returns the config to run: the file's, with governed SLOs
+/// whose change has no quorum at their applied definition. `config` is the file's, with
+/// the command line's overrides and the environment's secrets.
+pub fn decide_at_start(config: &Config, document: Document) -> Result<Decided, super::RunError> {
+    let log = match &config.state {
+        Some(state) => DecisionLog::open(&state.dir)?,
+        None => {
+            tracing::warn!(
+                "no `state` section: the decision log is kept in memory only, and starts \
+                 over at every restart"
+            );
+            DecisionLog::in_memory()
+        }
+    };
+    let topic = match &config.decisions.kafka_topic {
+        None => None,
+        Some(topic) => Some(
+            DecisionTopic::new(&config.run.kafka, topic.clone()).map_err(|source| {
+                super::RunError::KafkaOutput {
+                    brokers: config.run.kafka.brokers.clone(),
+                    source,
+                }
+            })?,
+        ),
+    };
+    let mut log = log;
+    let outcome = decisions::reconcile(&log, config, &document.value, &now());
+    let mut effective = held(&document, config, &outcome)?;
+    document::keep_restart_only(config, &mut effective);
+    record(&mut log, topic.as_ref(), outcome)?;
+    Ok(Decided {
+        config: effective,
+        document,
+        log,
+        topic,
+    })
+}
+
+/// The config to run for `file` (validated from `document`): the file's, or with the SLOs
+/// `outcome` pins at their applied definitions.
+fn held(
+    document: &Document,
+    file: &Config,
+    outcome: &decisions::Outcome,
+) -> Result<Config, ConfigError> {
+    if outcome.pins.is_empty() {
+        return Ok(file.clone());
+    }
+    let value = decisions::pinned(&document.value, &outcome.pins);
+    crate::config::from_value(&value, &document.path)
+}
+
+/// Logs `outcome`'s warnings, appends its entries durably and produces them.
+fn record(
+    log: &mut DecisionLog,
+    topic: Option<&DecisionTopic>,
+    outcome: decisions::Outcome,
+) -> Result<(), LogError> {
+    for warning in &outcome.warnings {
+        tracing::warn!("decision log: {warning}");
+    }
+    for e in &outcome.entries {
+        let status = match e.status {
+            Status::Applied => "applied",
+            Status::Pending => "pending: waits for approvals, the SLO keeps its definition",
+            Status::Approved => "approved",
+            Status::Rejected => "withdrawn",
+        };
+        tracing::info!(
+            "decision {}: SLO `{}` {:?} {:?}: {status}",
+            &e.id[..12],
+            e.slo,
+            e.change,
+            e.fields
+        );
+    }
+    let entries = outcome.entries;
+    log.append(entries.clone())?;
+    if let Some(topic) = topic {
+        topic.send(&entries);
+    }
+    Ok(())
+}
+
+fn now() -> String {
+    format_rfc3339(super::wall_ms())
+}
+
+/// Applies new versions of the config file to a running pipeline, and keeps its
+/// decision log.
 pub struct Reloader {
     shared: Arc<Shared>,
     checkpointer: Option<Arc<Checkpointer>>,
     files: Mutex<Files>,
+    topic: Option<DecisionTopic>,
 }
 
 /// The document running now; the content last tried (applied or not) and the one the
-/// previous poll saw.
+/// previous poll saw; the decision log.
 struct Files {
     running: Document,
     tried: String,
     seen: Option<String>,
+    log: DecisionLog,
 }
 
 impl Reloader {
     pub(super) fn new(
         shared: Arc<Shared>,
         checkpointer: Option<Arc<Checkpointer>>,
-        document: Document,
+        decided: Decided,
     ) -> Reloader {
-        shared.reloads.loaded(&document);
+        shared.reloads.loaded(&decided.document);
         Reloader {
             shared,
             checkpointer,
             files: Mutex::new(Files {
-                tried: document.sha256.clone(),
-                running: document,
+                tried: decided.document.sha256.clone(),
+                running: decided.document,
                 seen: None,
+                log: decided.log,
             }),
+            topic: decided.topic,
         }
+    }
+
+    /// The decision log's entries, oldest first, of `slo` or of every SLO; at most
+    /// `limit`, the newest ones.
+    pub fn decisions(&self, slo: Option<&str>, limit: usize) -> Vec<Entry> {
+        let files = self.files();
+        let all = files.log.entries().iter();
+        let mut out: Vec<Entry> = all
+            .rev()
+            .filter(|e| slo.is_none_or(|s| e.slo == s))
+            .take(limit)
+            .cloned()
+            .collect();
+        out.reverse();
+        out
+    }
+
+    /// The changes waiting for approvals.
+    pub fn pending(&self) -> Vec<Entry> {
+        self.files().log.pending().into_iter().cloned().collect()
+    }
+
+    /// Where the log is kept; `None` in memory.
+    pub fn log_path(&self) -> Option<std::path::PathBuf> {
+        self.files().log.path().map(|p| p.to_owned())
+    }
+
+    /// Counts `approver`'s approval of pending change `id` once its signature verifies;
+    /// with the quorum reached, applies the change at once (as a reload of the running
+    /// file). The change's newest entry.
+    pub fn approve(
+        &self,
+        id: &str,
+        approver: &str,
+        signature: &str,
+    ) -> Result<Entry, ApprovalRefused> {
+        let config = self.shared.config();
+        let governance = config
+            .decisions
+            .governance
+            .as_ref()
+            .ok_or(ApprovalRefused::NoGovernance)?;
+        let mut files = self.files();
+        let entry = decisions::approve(&files.log, governance, id, approver, signature, &now())?;
+        let quorum = entry.approvals.len() >= governance.quorum;
+        files
+            .log
+            .append(vec![entry.clone()])
+            .map_err(ReloadError::from)?;
+        if let Some(topic) = &self.topic {
+            topic.send(std::slice::from_ref(&entry));
+        }
+        tracing::info!(
+            "decision {}: `{approver}` approved (API), {} of {} approvals",
+            &id[..id.len().min(12)],
+            entry.approvals.len(),
+            governance.quorum
+        );
+        if quorum {
+            let document = files.running.clone();
+            let file = crate::config::from_value(&document.value, &document.path)
+                .map_err(ReloadError::from)?;
+            let summary = self.settle(&mut files, document, file)?;
+            tracing::info!("approved change applied: {summary}");
+        }
+        Ok(files.log.latest(id).cloned().unwrap_or(entry))
     }
 
     /// Reads the file and applies it, or leaves everything as it is and says why. Blocks
@@ -129,14 +318,33 @@ impl Reloader {
         if let Ok((document, _)) = &read {
             files.tried = document.sha256.clone();
         }
-        let (document, mut next) = read?;
-        if let Some(field) = document::restart_only_change(&files.running.value, &document.value)
-        {
+        let (document, next) = read?;
+        if let Some(field) = document::restart_only_change(&files.running.value, &document.value) {
             return Err(ReloadError::RestartOnly { path, field });
         }
+        self.settle(files, document, next)
+    }
+
+    /// Reconciles `file` (validated from `document`) with the decision log, records the
+    /// decisions, and applies what they let through.
+    fn settle(
+        &self,
+        files: &mut Files,
+        document: Document,
+        file: Config,
+    ) -> Result<String, ReloadError> {
+        let outcome = decisions::reconcile(&files.log, &file, &document.value, &now());
+        let mut next = held(&document, &file, &outcome)?;
         let running = self.shared.config();
         document::keep_restart_only(&running, &mut next);
-        let summary = self.apply(next);
+        let pending = outcome.pins.len();
+        let logged = outcome.entries.len();
+        record(&mut files.log, self.topic.as_ref(), outcome)?;
+        let mut summary = self.apply(next);
+        summary.push_str(&format!("; {logged} decisions logged"));
+        if pending > 0 {
+            summary.push_str(&format!(", {pending} SLO changes wait for approvals"));
+        }
         files.running = document;
         Ok(summary)
     }
@@ -148,7 +356,11 @@ impl Reloader {
         let mut engine = self.shared.engine.lock().unwrap_or_else(|e| e.into_inner());
         let carried = engine.reconfigure(&next);
         let slos = next.slos.len();
-        *self.shared.config.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        *self
+            .shared
+            .config
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
         self.shared.generation.fetch_add(1, Ordering::Relaxed);
         drop(engine);
         let mut summary = format!("{slos} SLOs, {} series kept", carried.series);

@@ -40,8 +40,7 @@ pub(super) fn describe(recorder: &PrometheusRecorder) {
     recorder.describe_counter(
         "slipstream_config_reloads_total".into(),
         None,
-        "Config reloads (SIGHUP or a change of the file), by result: applied or rejected."
-            .into(),
+        "Config reloads (SIGHUP or a change of the file), by result: applied or rejected.".into(),
     );
     recorder.describe_gauge(
         "slipstream_config_last_reload_success_timestamp_seconds".into(),

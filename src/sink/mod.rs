@@ -5,6 +5,7 @@
 pub mod alertmanager;
 mod config_metrics;
 pub mod dead_letter;
+pub mod decision_topic;
 mod durability_metrics;
 pub mod kafka;
 pub mod otlp;
