@@ -179,7 +179,7 @@ fn a_governed_change_needs_the_quorum_and_survives_restarts() {
     assert_eq!(availability(&run)["objective"], 0.999);
 
     // A crash: the pending change and its approval are still there, the SLO still held.
-    drop(run.stop("KILL", Duration::from_secs(10)));
+    run.stop("KILL", Duration::from_secs(10));
     let run = Running::start(&lower);
     run.wait_for_read(300, Duration::from_secs(90));
     assert_eq!(availability(&run)["objective"], 0.999);
@@ -226,7 +226,8 @@ fn a_governed_change_needs_the_quorum_and_survives_restarts() {
     let lines = std::fs::read_to_string(state.join("decisions.jsonl")).unwrap();
 
     // A restart: the approved definition runs, the log is as it was.
-    drop(run.stop("TERM", Duration::from_secs(20)));
+    let stopped = run.stop("TERM", Duration::from_secs(20));
+    assert!(stopped.success(), "{stopped}");
     let run = Running::start(&lower);
     run.wait_for_read(300, Duration::from_secs(90));
     assert_eq!(availability(&run)["objective"], 0.995);
