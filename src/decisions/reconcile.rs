@@ -46,16 +46,17 @@ pub fn reconcile(log: &DecisionLog, file: &Config, document: &Value, now: &str) 
         let slo = file.slos.iter().find(|s| s.name == name);
         let new = slo.map(|s| definition(s, &file.events));
         let old = applied.get(name);
-        let earlier: Vec<&Entry> = pending.iter().copied().filter(|e| e.slo == name).collect();
-        let (change, withdrawn) = match (old, &new) {
-            (Some(a), Some(b)) if a == b => (None, earlier),
-            (None, Some(_)) => (Some(Change::Added), earlier),
-            (Some(_), None) => (Some(Change::Removed), earlier),
-            _ => (Some(Change::Modified), earlier),
+        let change = match (old, &new) {
+            (Some(a), Some(b)) if a == b => None,
+            (None, Some(_)) => Some(Change::Added),
+            (Some(_), None) => Some(Change::Removed),
+            _ => Some(Change::Modified),
         };
         let payload = governance::payload(name, old, new.as_ref());
         let id = governance::id(&payload);
-        for e in withdrawn.iter().filter(|e| e.id != id) {
+        // Pending changes of this SLO that the file no longer asks for are withdrawn.
+        let withdrawn = pending.iter().filter(|e| e.slo == name && e.id != id);
+        for e in withdrawn {
             out.entries.push(Entry {
                 time: now.to_owned(),
                 status: Status::Rejected,

@@ -224,3 +224,40 @@ fn a_checkpoint_restores_into_a_changed_config() {
     assert_eq!(at(&a, "avail"), at(&b, "avail"));
     assert!(at(&a, "fast").is_empty());
 }
+
+#[test]
+fn a_checkpoint_of_format_1_restores_the_populations_whose_key_is_the_same() {
+    let before = config(&format!("{AVAIL}{FAST}"));
+    let mut engine = Engine::new(&before);
+    feed(&mut engine, 0, 600);
+    engine.begin_checkpoint();
+    let checkpoint = engine.finish_checkpoint().unwrap();
+    let mut bytes = Vec::new();
+    checkpoint.write(|piece| bytes.extend_from_slice(piece));
+    // Format 1 is format 2 without the descriptor after each population's key.
+    let mut descriptor = Writer::default();
+    let population = &engine.classifier.populations()[0];
+    let slos: Vec<(&str, Indicator)> = vec![
+        ("avail", population.indicators[0]),
+        ("fast", population.indicators[1]),
+    ];
+    write_descriptor(
+        &mut descriptor,
+        &engine.selections[0],
+        &slos,
+        &population.layout,
+    );
+    let at = bytes
+        .windows(descriptor.buf.len())
+        .position(|w| w == descriptor.buf.as_slice())
+        .expect("the descriptor is in the checkpoint");
+    bytes.drain(at..at + descriptor.buf.len());
+
+    let (restored, summary) = Engine::restore_version(&before, &bytes, 1).unwrap();
+    assert_eq!(summary.series, 2);
+    assert_eq!(restored.evaluate(now(600)), engine.evaluate(now(600)));
+    // Under another config, format 1 cannot say what its population counted.
+    let (restored, summary) = Engine::restore_version(&config(FAST), &bytes, 1).unwrap();
+    assert_eq!(summary.discarded_populations.len(), 1);
+    assert!(restored.evaluate(now(600)).unwrap().slos.is_empty());
+}
