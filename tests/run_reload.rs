@@ -1,16 +1,18 @@
 //! Config reload of `slipstream run` (a process of its own) on a real broker (Tansu):
 //! 1. a new objective in the file and SIGHUP: applied, the SLO's window counts are the
 //!    same (its history is kept), its objective and burn rates in `/api/v1/slos` are the
-//!    new ones, and the decision log has one entry with the reason and author;
+//!    new ones, and the decision log has one entry with the reason and author, also
+//!    produced to `decision_log.kafka_topic`;
 //! 2. the file changed, no signal: the poll applies it;
 //! 3. an invalid edit: rejected, the old config keeps running, the rejected counter rises;
-//! 4. a change of a restart-only section: rejected, naming the field.
+//! 4. a change of a restart-only section: rejected, naming the field;
+//! 5. an SLO removed: its series leave `/metrics`.
 
 mod common;
 
 use std::time::Duration;
 
-use common::broker::{Tansu, produce};
+use common::broker::{Tansu, produce, read_records};
 use common::slipstream::{Options, Running};
 use common::wait::wait_until;
 use serde_json::Value;
@@ -73,6 +75,7 @@ fn started(topic: &str, slos: &str, options: Options<'_>) -> Option<(Tansu, Runn
     let tansu = Tansu::start()?;
     let brokers = tansu.brokers();
     tansu.create_topic(topic, 1);
+    tansu.create_topic(&format!("{topic}-decisions"), 1);
     produce(&brokers, topic, &events());
     let run = Running::start_with(&config(slos, &brokers, topic), options);
     run.wait_for_read(600, Duration::from_secs(90));
@@ -81,7 +84,9 @@ fn started(topic: &str, slos: &str, options: Options<'_>) -> Option<(Tansu, Runn
 
 #[test]
 fn sighup_applies_a_new_objective_and_keeps_the_history() {
-    let Some((_tansu, run, brokers)) = started("reload-sighup", SLOS, Options::default()) else {
+    let with_topic = format!("{SLOS}decision_log: {{ kafka_topic: reload-sighup-decisions }}\n");
+    let Some((_tansu, run, brokers)) = started("reload-sighup", &with_topic, Options::default())
+    else {
         return;
     };
     let before = slos(&run);
@@ -90,7 +95,7 @@ fn sighup_applies_a_new_objective_and_keeps_the_history() {
     assert_eq!(old["windows"]["30d"]["total"], 600);
     assert_eq!(old["windows"]["30d"]["good"], 570);
 
-    let edited = SLOS.replacen("objective: 99.9", "objective: 99.5", 1).replacen(
+    let edited = with_topic.replacen("objective: 99.9", "objective: 99.5", 1).replacen(
         "    window: 30d\n",
         "    window: 30d\n    decision: { reason: \"raise after Q3 hardening\", author: \"alice@example.com\" }\n",
         1,
@@ -141,6 +146,15 @@ fn sighup_applies_a_new_objective_and_keeps_the_history() {
     assert_eq!(entry["reason"], "raise after Q3 hardening");
     assert_eq!(entry["author"], "alice@example.com");
     assert_eq!(entry["status"], "applied");
+
+    // The same entries on the topic, keyed by SLO: two added at start, then the change.
+    let topic = "reload-sighup-decisions";
+    let records = read_records(&brokers, topic, Duration::from_secs(30), |r| r.len() >= 3);
+    assert_eq!(records.len(), 3, "{records:?}");
+    let (key, value) = &records[2];
+    assert_eq!(key, "checkout-availability");
+    let produced: Value = serde_json::from_str(value).unwrap();
+    assert_eq!(&produced, entry);
 }
 
 #[test]
@@ -193,5 +207,30 @@ fn the_file_is_watched_and_bad_edits_are_rejected() {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         text.contains("restart to change kafka.brokers") && text.contains("slos[0].objective")
     });
+
+    // 5. An SLO removed: its series are gone from /metrics at the next evaluation.
+    let only = &lower[..lower
+        .find("  - name: checkout-latency")
+        .expect("the latency SLO")];
+    let series = |run: &Running| {
+        let (_, text) = run.get("/metrics");
+        let of = text
+            .lines()
+            .filter(|l| l.contains(r#"slo="checkout-latency""#));
+        of.count()
+    };
+    assert!(series(&run) > 0);
+    run.rewrite_config(&config(only, &brokers, topic));
+    wait_until("the SLO is removed", Duration::from_secs(20), || {
+        reloads(&run, "applied") >= 2.0
+    });
+    wait_until("its series leave /metrics", Duration::from_secs(5), || {
+        series(&run) == 0
+    });
+    let objective = run.metric(
+        "slipstream_slo_objective",
+        &[("slo", "checkout-availability")],
+    );
+    assert_eq!(objective, Some(0.999));
     let _ = std::fs::remove_file(&log);
 }
