@@ -25,6 +25,12 @@ pub enum LogError {
         source: std::io::Error,
     },
     #[error(
+        "the decision log {} is in use by another slipstream process; give each instance \
+         its own state.dir",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    #[error(
         "the decision log {} is damaged at line {line}: {message}; it is append-only, so \
          restore it from a backup, or move it away to start a new log",
         path.display()
@@ -64,6 +70,12 @@ impl DecisionLog {
             .append(true)
             .open(&path)
             .map_err(io)?;
+        // One writer: a second process on the same directory would interleave its lines.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(LogError::Locked { path }),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
         let bytes = std::fs::read(&path).map_err(io)?;
         let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         if complete < bytes.len() {
@@ -209,6 +221,10 @@ mod tests {
         std::fs::write(&path, &bytes).unwrap();
 
         let mut log = DecisionLog::open(&dir).unwrap();
+        assert!(matches!(
+            DecisionLog::open(&dir),
+            Err(LogError::Locked { .. })
+        ));
         assert_eq!(log.entries().len(), 3);
         assert_eq!(std::fs::metadata(&path).unwrap().len(), whole as u64);
         assert_eq!(log.applied().keys().collect::<Vec<_>>(), ["a"]);
