@@ -23,14 +23,14 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use crate::config::{Config, Field, Glob, Indicator, MAX_LABELS, ServiceMatch, Span};
+use crate::config::{Config, Field, Glob, Indicator, MAX_LABELS, ServiceMatch, Slo, Span};
 use crate::decode::Event;
 use crate::window::Layout;
 
 mod series;
 
-pub use series::{OVERFLOW, Overflow};
-use series::{Resolved, SeriesTable};
+use series::Resolved;
+pub use series::{OVERFLOW, Overflow, SeriesTable};
 
 /// Most SLOs one population counts: the good flags of an event travel as a u32 mask.
 const MAX_SLOS_PER_POPULATION: usize = 32;
@@ -70,38 +70,30 @@ impl Population {
     /// selection, grouping, SLOs and indicators, and the layout of its state. Fields are
     /// named, not indexed, so that reordering `events.labels` keeps the key.
     pub fn state_key(&self, config: &Config) -> String {
-        let field = |f: &Field| match f {
-            Field::Route => "route".to_owned(),
-            Field::Label(i) => config.events.labels[*i].name.clone(),
-        };
-        let selector: Vec<(String, &str)> = self
-            .selector
-            .iter()
-            .map(|(f, v)| (field(f), v.as_str()))
-            .collect();
         let slos: Vec<(&str, &Indicator)> = self
             .slos
             .iter()
             .zip(&self.indicators)
             .map(|(&s, i)| (config.slos[s].name.as_str(), i))
             .collect();
-        // Only populations with globs (from services rules) have this part, so that the
-        // keys of checkpoints written before rules existed still restore.
-        let globs = if self.selector_globs.is_empty() {
-            String::new()
-        } else {
-            let globs: Vec<(String, &Glob)> = self
-                .selector_globs
-                .iter()
-                .map(|(f, g)| (field(f), g))
-                .collect();
-            format!(" globs={globs:?}")
-        };
         let l = &self.layout;
         format!(
-            "service={:?} selector={selector:?}{globs} labels={:?} slos={slos:?} tiers={:?} \
-             latency={:?}",
-            self.service, self.label_names, l.tiers, l.latency
+            "{} slos={slos:?} tiers={:?} latency={:?}",
+            self.selection_key(config),
+            l.tiers,
+            l.latency
+        )
+    }
+
+    /// Which events this population counts and how it splits them into series: the part
+    /// of [`Population::state_key`] that a series' labels depend on.
+    pub fn selection_key(&self, config: &Config) -> String {
+        selection(
+            config,
+            &self.service,
+            &self.selector,
+            &self.selector_globs,
+            &self.label_names,
         )
     }
 
@@ -122,6 +114,44 @@ impl Population {
         let grouped = self.group_by.iter().map(|f| value(event, *f).unwrap_or(""));
         service.into_iter().chain(grouped).map(Box::from).collect()
     }
+}
+
+/// The [`Population::selection_key`] of the population that counts `slo`.
+pub fn selection_of(config: &Config, slo: &Slo) -> String {
+    let labels = slo.label_names(&config.events);
+    selection(
+        config,
+        &slo.service,
+        &slo.selector,
+        &slo.selector_globs,
+        &labels,
+    )
+}
+
+fn selection(
+    config: &Config,
+    service: &ServiceMatch,
+    selector: &[(Field, String)],
+    globs: &[(Field, Glob)],
+    label_names: &[String],
+) -> String {
+    let field = |f: &Field| match f {
+        Field::Route => "route".to_owned(),
+        Field::Label(i) => config.events.labels[*i].name.clone(),
+    };
+    let selector: Vec<(String, &str)> = selector
+        .iter()
+        .map(|(f, v)| (field(f), v.as_str()))
+        .collect();
+    // Only populations with globs (from services rules) have this part, so that the
+    // keys of checkpoints written before rules existed still restore.
+    let globs = if globs.is_empty() {
+        String::new()
+    } else {
+        let globs: Vec<(String, &Glob)> = globs.iter().map(|(f, g)| (field(f), g)).collect();
+        format!(" globs={globs:?}")
+    };
+    format!("service={service:?} selector={selector:?}{globs} labels={label_names:?}")
 }
 
 /// The fields of an event that decide its series.
@@ -190,30 +220,44 @@ struct Stream {
 
 impl Classifier {
     pub fn new(config: &Config) -> Classifier {
+        Classifier::grouped(config, &vec![0; config.slos.len()], None)
+    }
+
+    /// As [`Classifier::new`], with SLOs of the same selection sharing a population only
+    /// when they are of the same group (`groups[i]` for `config.slos[i]`), and with the
+    /// stream keys of an earlier classifier (so that keys hashed for it stay valid).
+    /// Groups keep apart SLOs whose series have a different past: those that carry an
+    /// earlier population's state, and those that start empty (`engine::carry`).
+    pub fn grouped(config: &Config, groups: &[u32], keys: Option<StreamKeys>) -> Classifier {
         let mut populations: Vec<Population> = Vec::new();
+        let mut group_of: Vec<u32> = Vec::new();
         for (i, slo) in config.slos.iter().enumerate() {
-            let same = populations.iter_mut().find(|p| {
+            let same = populations.iter_mut().zip(&group_of).find(|(p, g)| {
                 p.service == slo.service
                     && p.selector == slo.selector
                     && p.selector_globs == slo.selector_globs
                     && p.group_by == slo.group_by
+                    && **g == groups[i]
                     && p.slos.len() < MAX_SLOS_PER_POPULATION
             });
             match same {
-                Some(p) => {
+                Some((p, _)) => {
                     p.slos.push(i);
                     p.indicators.push(slo.indicator);
                 }
-                None => populations.push(Population {
-                    service: slo.service.clone(),
-                    selector: slo.selector.clone(),
-                    selector_globs: slo.selector_globs.clone(),
-                    group_by: slo.group_by.clone(),
-                    slos: vec![i],
-                    indicators: vec![slo.indicator],
-                    layout: Layout::new(&[], 0),
-                    label_names: slo.label_names(&config.events),
-                }),
+                None => {
+                    group_of.push(groups[i]);
+                    populations.push(Population {
+                        service: slo.service.clone(),
+                        selector: slo.selector.clone(),
+                        selector_globs: slo.selector_globs.clone(),
+                        group_by: slo.group_by.clone(),
+                        slos: vec![i],
+                        indicators: vec![slo.indicator],
+                        layout: Layout::new(&[], 0),
+                        label_names: slo.label_names(&config.events),
+                    });
+                }
             }
         }
         for p in &mut populations {
@@ -248,11 +292,23 @@ impl Classifier {
             table: HashTable::new(),
             streams: Vec::new(),
             max_streams,
-            keys: StreamKeys {
+            keys: keys.unwrap_or_else(|| StreamKeys {
                 hasher: foldhash::fast::RandomState::default(),
                 n_labels: config.events.labels.len(),
-            },
+            }),
         }
+    }
+
+    /// Takes the series table of a population (leaving it empty), to hand it to a
+    /// population of another classifier with the same selection.
+    pub fn take_table(&mut self, population: usize) -> SeriesTable {
+        std::mem::take(&mut self.tables[population])
+    }
+
+    /// Sets a population's series table: one taken from a population of the same
+    /// selection, whose series are then this population's, in the same order.
+    pub fn put_table(&mut self, population: usize, table: SeriesTable) {
+        self.tables[population] = table;
     }
 
     pub fn populations(&self) -> &[Population] {

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -97,6 +97,27 @@ pub enum Command {
     Import {
         #[command(subcommand)]
         from: ImportFrom,
+    },
+    /// Make an approver's Ed25519 key pair: the private key goes to a new file (mode
+    /// 0600), the public key (for `governance.approvers`) is printed in base64.
+    Keygen {
+        /// The private key file to create; an existing file is not overwritten.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Sign the payload of a pending change (from GET /api/v1/decisions/pending) with an
+    /// approver's private key; prints the base64 signature.
+    #[command(group(ArgGroup::new("what").required(true).args(["payload_file", "payload"])))]
+    Sign {
+        /// The private key file `keygen` made.
+        #[arg(long)]
+        key: PathBuf,
+        /// A file holding the payload (one trailing newline is not part of it).
+        #[arg(long)]
+        payload_file: Option<PathBuf>,
+        /// The payload itself.
+        #[arg(long)]
+        payload: Option<String>,
     },
 }
 

@@ -40,6 +40,7 @@ pub mod check;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod decisions;
 pub mod decode;
 pub mod demo;
 pub mod engine;

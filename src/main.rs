@@ -56,7 +56,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             group,
         } => {
             let path = config;
-            let mut config = config::load_for_run(&path)?;
+            let (document, mut config) = config::document::read_for_run(&path)?;
             warn_about(&config);
             if brokers.as_deref().is_some_and(|b| b.trim().is_empty())
                 || topics
@@ -71,7 +71,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             kafka.topics = topics.unwrap_or(kafka.topics.clone());
             kafka.group = group.unwrap_or(kafka.group.clone());
             runtime()?.block_on(async {
-                let running = run::start(&config, shutdown_signal()).await?;
+                let running = run::start_with_reload(&config, document, shutdown_signal()).await?;
                 running.wait().await?;
                 tracing::info!("stopped cleanly");
                 Ok(())
@@ -79,6 +79,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         // Its own status: 2 for an invalid config.
         Command::Check { config, format } => return Ok(check(&config, format)),
+        Command::Keygen { out } => {
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let (private, public) = slipstream::decisions::governance::keygen(seed);
+            write_private(&out, &private)?;
+            println!("{public}");
+            eprintln!(
+                "private key written to {} (mode 0600); name the public key above in \
+                 governance.approvers",
+                out.display()
+            );
+            Ok(())
+        }
+        Command::Sign {
+            key,
+            payload_file,
+            payload,
+        } => {
+            let private = std::fs::read_to_string(&key)
+                .with_context(|| format!("cannot read the key file {}", key.display()))?;
+            let payload = match (payload_file, payload) {
+                (Some(file), _) => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("cannot read the payload {}", file.display()))?;
+                    text.strip_suffix('\n').map(str::to_owned).unwrap_or(text)
+                }
+                (None, Some(text)) => text,
+                (None, None) => bail!("give --payload-file or --payload"),
+            };
+            let signature = slipstream::decisions::governance::sign(&private, &payload)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", key.display()))?;
+            println!("{signature}");
+            Ok(())
+        }
         Command::Demo { listen, rate } => runtime()?.block_on(async {
             demo::demo(demo::DemoOptions { listen, rate }, shutdown_signal()).await?;
             Ok(())
@@ -221,6 +255,23 @@ fn json_line(value: &serde_json::Value) -> String {
     let mut text = serde_json::to_string_pretty(value).expect("JSON values serialize");
     text.push('\n');
     text
+}
+
+/// Creates `path` with only the owner allowed to read it, and writes the key into it.
+fn write_private(path: &Path, key: &str) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).with_context(|| {
+        format!(
+            "cannot create the key file {} (an existing one is kept)",
+            path.display()
+        )
+    })?;
+    writeln!(file, "{key}")?;
+    file.sync_all()?;
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

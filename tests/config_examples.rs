@@ -32,6 +32,7 @@ fn every_example_config_loads() {
         .collect();
     names.sort();
     for expected in [
+        "decisions.yaml",
         "envoy.yaml",
         "example.yaml",
         "kafka-tls-sasl.yaml",

@@ -65,6 +65,13 @@ fn the_token_guards_every_endpoint_but_the_probes() {
             Some(&bearer[..bearer.len() - 1]),
             r#"Bearer realm="slipstream", error="invalid_token""#,
         ),
+        ("/api/v1/config", None, r#"Bearer realm="slipstream""#),
+        ("/api/v1/decisions", None, r#"Bearer realm="slipstream""#),
+        (
+            "/api/v1/decisions/pending",
+            None,
+            r#"Bearer realm="slipstream""#,
+        ),
     ];
     for (path, authorization, challenge) in refusals {
         let r = get(&addr, path, authorization);
@@ -79,7 +86,7 @@ fn the_token_guards_every_endpoint_but_the_probes() {
     assert_eq!(get(&addr, "/healthz", None).status, 200);
     assert_ne!(get(&addr, "/readyz", None).status, 401);
 
-    for path in ["/api/v1/slos", "/api/v1/alerts"] {
+    for path in ["/api/v1/slos", "/api/v1/alerts", "/api/v1/config"] {
         let r = get(&addr, path, Some(&bearer));
         assert_eq!(r.status, 200, "{path}: {}", r.body);
     }

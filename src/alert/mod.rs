@@ -83,11 +83,7 @@ impl AlertBook {
         slos: &[Slo],
         composites: &[Composite],
     ) -> Vec<Transition> {
-        let by_name: HashMap<&str, &AlertPolicy> = slos
-            .iter()
-            .map(|s| (s.name.as_str(), &s.alerts))
-            .chain(composites.iter().map(|c| (c.name.as_str(), &c.alerts)))
-            .collect();
+        let by_name = policies(slos, composites);
         let mut transitions = Vec::new();
         for series in &report.slos {
             let Some(policy) = by_name.get(series.name.as_str()) else {
@@ -132,6 +128,34 @@ impl AlertBook {
             }
         }
         transitions
+    }
+
+    /// After a config reload: forgets the alerts of series `report` does not have (their
+    /// SLO is gone, or groups its series by other labels now) and of severities their SLO
+    /// has no rule for any more.
+    pub fn forget_stale(&mut self, report: &Report, slos: &[Slo], composites: &[Composite]) {
+        let by_name = policies(slos, composites);
+        let mut key = String::new();
+        let seen: std::collections::HashSet<String> = report
+            .slos
+            .iter()
+            .map(|s| {
+                crate::report::series_key(&mut key, &s.name, &s.labels);
+                key.clone()
+            })
+            .collect();
+        self.alerts.retain(|k, entries| {
+            for entry in entries.iter_mut() {
+                let keep = entry.as_ref().is_some_and(|a| {
+                    let policy = by_name.get(a.slo.as_str());
+                    policy.is_some_and(|p| p.rules.iter().any(|r| r.severity == a.severity))
+                });
+                if !keep {
+                    *entry = None;
+                }
+            }
+            seen.contains(k) && entries.iter().any(Option::is_some)
+        });
     }
 
     /// Every alert that is not inactive, by SLO, labels and severity.
@@ -251,6 +275,14 @@ pub fn describe(hit: &Hit) -> String {
         hit.long_events,
         hit.rule.long
     )
+}
+
+/// The alert rules of every SLO and composite, by name.
+fn policies<'a>(slos: &'a [Slo], composites: &'a [Composite]) -> HashMap<&'a str, &'a AlertPolicy> {
+    slos.iter()
+        .map(|s| (s.name.as_str(), &s.alerts))
+        .chain(composites.iter().map(|c| (c.name.as_str(), &c.alerts)))
+        .collect()
 }
 
 #[cfg(test)]

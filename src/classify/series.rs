@@ -15,7 +15,7 @@ pub const OVERFLOW: &str = "__overflow__";
 
 /// The series of one population.
 #[derive(Default)]
-pub(super) struct SeriesTable {
+pub struct SeriesTable {
     /// Label values → series index, and the reverse. Combinations refused by the limit
     /// are in neither: that is what bounds them.
     index: HashMap<Box<[Box<str>]>, u32>,

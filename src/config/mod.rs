@@ -7,6 +7,9 @@
 pub mod alerting;
 pub mod budget;
 pub mod composites;
+pub mod decisions;
+pub mod definition;
+pub mod document;
 pub mod durability;
 mod duration;
 pub mod events;
@@ -75,6 +78,8 @@ pub struct Config {
     /// What is accepted but questionable (an objective below its tier's floor with
     /// `policy.tier_floor: warn`), each naming the file, SLO and field; logged at load.
     pub warnings: Vec<String>,
+    /// The decision log and governance (`run`).
+    pub decisions: decisions::DecisionSettings,
 }
 
 /// One SLO, checked and normalised.
@@ -104,8 +109,12 @@ pub struct Slo {
     /// What to do as its error budget runs out: its own, or the top-level one.
     pub budget_policy: budget::BudgetPolicy,
     /// Its effective tier: its own `tier`, that of the services rule that covers its
-    /// service, or that of the rule that generated it.
+    /// service, or that of the rule that generated it; its tier's policies apply to it.
     pub tier: Option<String>,
+    /// Why this version of the file changes it, and approvals of the change.
+    pub decision: Option<decisions::Decision>,
+    /// Changes need the governance quorum.
+    pub approval_required: bool,
 }
 
 impl Slo {
@@ -232,6 +241,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// environment ([`RunSettings::read_env`]). A variable that is not set is a config error.
 pub fn load_for_run(path: &Path) -> Result<Config, ConfigError> {
     let mut config = load(path)?;
+    read_env(&mut config, path)?;
+    Ok(config)
+}
+
+/// Reads the secrets `config` names from the environment; `path` labels errors.
+fn read_env(config: &mut Config, path: &Path) -> Result<(), ConfigError> {
     config
         .run
         .read_env(|var| std::env::var(var).ok())
@@ -240,23 +255,30 @@ pub fn load_for_run(path: &Path) -> Result<Config, ConfigError> {
             slo: None,
             field,
             message,
-        })?;
-    Ok(config)
+        })
 }
 
 /// Parses and validates config text; `path` only labels errors.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    from_value(&parse_value(text, path)?, path)
+}
+
+/// The generic value of config text: syntax checked, schema not yet.
+pub fn parse_value(text: &str, path: &Path) -> Result<serde_json::Value, ConfigError> {
+    serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+/// Checks a config's generic value against the schema, and validates it.
+pub fn from_value(value: &serde_json::Value, path: &Path) -> Result<Config, ConfigError> {
     // Two steps so that every error can name its SLO: YAML syntax errors come with a line
     // and column from the YAML parser; schema errors come with a path (`slos[2].window`)
     // whose SLO name is looked up in the generic value.
-    let value: serde_json::Value =
-        serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })?;
-    let raw: raw::RawConfig = serde_path_to_error::deserialize(&value).map_err(|e| {
+    let raw: raw::RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
         let at = e.path().to_string();
-        let (slo, field) = split_slo_path(&value, &at);
+        let (slo, field) = split_slo_path(value, &at);
         ConfigError::Invalid {
             path: path.to_owned(),
             slo,

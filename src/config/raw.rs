@@ -59,6 +59,12 @@ pub struct RawConfig {
     pub objective_ladder: Option<Vec<f64>>,
     /// The error-budget policy of every SLO that has none of its own.
     pub budget_policy: Option<Vec<super::budget::RawBudgetRule>>,
+    /// Why this version of the file changes SLOs, and who changes them (decision log).
+    pub decision: Option<super::decisions::RawDecision>,
+    /// `run` only: where the decision log also goes.
+    pub decision_log: Option<super::decisions::RawDecisionLog>,
+    /// `run` only: changes of some SLOs need a quorum of approvals.
+    pub governance: Option<super::decisions::RawGovernance>,
 }
 
 /// Maps the logical event fields onto JSON paths (dots descend into nested objects).
@@ -107,6 +113,12 @@ pub struct RawSlo {
     pub alerts: Option<super::alerting::RawSloAlerts>,
     /// Replaces the top-level `budget_policy` for this SLO.
     pub budget_policy: Option<Vec<super::budget::RawBudgetRule>>,
+    /// Why this version of the file changes this SLO (overrides the top-level one), and
+    /// approvals of the change.
+    pub decision: Option<super::decisions::RawDecision>,
+    /// Changes of this SLO need the governance quorum.
+    #[serde(default)]
+    pub approval_required: bool,
 }
 
 #[derive(Debug, Deserialize)]

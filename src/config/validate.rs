@@ -53,11 +53,19 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
     };
     let mut policies =
         super::tiers::build(raw, &events).map_err(|(field, m)| err(None, field, m))?;
+    let (kafka_topic, governance) = super::decisions::build_settings(
+        raw.decision_log.as_ref(),
+        raw.governance.as_ref(),
+        raw.state.is_some(),
+    )
+    .map_err(|(field, m)| err(None, field, m))?;
+    let decision = super::decisions::build_decision(raw.decision.as_ref(), "decision", None, false)
+        .map_err(|(field, m)| err(None, field, m))?;
     let mut warnings = Vec::new();
     let mut names = HashSet::new();
     let mut slos = Vec::with_capacity(raw.slos.len());
     for (i, raw_slo) in raw.slos.iter().enumerate() {
-        let (slo, from) = validate_slo(
+        let (mut slo, from) = validate_slo(
             i,
             raw_slo,
             &events,
@@ -66,6 +74,23 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
             &policies,
             &budget_policy,
         )?;
+        let name = Some(slo.name.as_str());
+        let at = format!("slos[{i}].decision");
+        slo.decision = super::decisions::build_decision(
+            raw_slo.decision.as_ref(),
+            &at,
+            governance.as_ref(),
+            true,
+        )
+        .map_err(|(field, m)| err(name, field, m))?;
+        if raw_slo.approval_required && governance.is_none() {
+            return Err(err(
+                name,
+                format!("slos[{i}].approval_required"),
+                "approvals need a `governance` section with the approvers and the quorum".into(),
+            ));
+        }
+        slo.approval_required = raw_slo.approval_required;
         if !names.insert(slo.name.clone()) {
             return Err(err(
                 Some(&slo.name),
@@ -131,6 +156,11 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         objective_ladder,
         policies,
         warnings,
+        decisions: super::decisions::DecisionSettings {
+            decision,
+            kafka_topic,
+            governance,
+        },
     })
 }
 
@@ -277,6 +307,8 @@ fn validate_slo(
         composite_windows: Vec::new(),
         budget_policy,
         tier: tier.map(|(t, _)| t.name.clone()),
+        decision: None,
+        approval_required: false,
     };
     Ok((slo, tier.map(|(_, from)| from)))
 }

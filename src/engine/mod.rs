@@ -10,10 +10,12 @@
 
 mod ahead;
 mod batch;
+mod carry;
 mod snapshot;
 
 pub use ahead::{BlockDecoder, DecodedBlock};
-pub use snapshot::{Checkpoint, Restored, SourcePosition};
+pub use carry::Restored;
+pub use snapshot::{Checkpoint, FORMAT as CHECKPOINT_FORMAT, SourcePosition};
 
 use batch::{Batch, Newest};
 
@@ -79,15 +81,20 @@ pub struct Engine {
     rejected: Vec<(u32, Invalid)>,
     /// Events read so far by the current `ingest_all` call.
     admitted: u32,
-    /// Per population, what its checkpointed state must match to be restored.
+    /// Per population, what its checkpointed state must match to be restored as it is.
     state_keys: Vec<String>,
+    /// Per population, its selection ([`crate::classify::Population::selection_key`]).
+    selections: Vec<String>,
     /// The checkpoint being taken, if any (see [`snapshot`]).
     capture: Option<Box<snapshot::Capture>>,
 }
 
 impl Engine {
     pub fn new(config: &Config) -> Engine {
-        let classifier = Classifier::new(config);
+        Engine::with_classifier(config, Classifier::new(config))
+    }
+
+    fn with_classifier(config: &Config, classifier: Classifier) -> Engine {
         let retention = classifier
             .populations()
             .iter()
@@ -95,10 +102,11 @@ impl Engine {
             .max_by_key(|t| i64::from(t.len) * LADDER_MS[t.step])
             .map(|t| (t.step, t.len))
             .expect("a config has at least one SLO");
-        let classifier_keys = classifier
-            .populations()
+        let populations = classifier.populations();
+        let classifier_keys = populations.iter().map(|p| p.state_key(config)).collect();
+        let selections = populations
             .iter()
-            .map(|p| p.state_key(config))
+            .map(|p| p.selection_key(config))
             .collect();
         Engine {
             decoder: Decoder::new(&config.events),
@@ -123,6 +131,7 @@ impl Engine {
             rejected: Vec::new(),
             admitted: 0,
             state_keys: classifier_keys,
+            selections,
             capture: None,
         }
     }

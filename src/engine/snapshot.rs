@@ -14,6 +14,7 @@
 //! positions and are read again after a restore.
 
 use super::batch::Newest;
+use super::carry::{self, Past, PastLabels, Restored};
 use super::{Engine, SeriesStore};
 use crate::classify::{Classifier, SeriesRef};
 use crate::config::Config;
@@ -21,6 +22,10 @@ use crate::decode::Invalid;
 use crate::report::EventCounts;
 use crate::state::codec::{CodecError, Reader, Writer};
 use crate::window::{Series, Stage};
+
+/// The format of [`Checkpoint::write`]'s bytes: 2 describes each population (its SLOs and
+/// layout), so that a restore can carry its state into a changed config.
+pub const FORMAT: u32 = 2;
 
 /// Where the engine's state ends in one partition of the source: the offset of the next
 /// message it has not counted.
@@ -44,6 +49,8 @@ pub(super) struct Capture {
 /// order they were saved.
 struct CapturedPopulation {
     key: String,
+    /// What it counts and how its state is laid out ([`carry::write_descriptor`]).
+    descriptor: Vec<u8>,
     /// Label combinations its series limit had refused at the cut.
     refused: u64,
     /// `(start, end)` in `arena` of each series below the cut; `UNSAVED` until saved.
@@ -125,6 +132,7 @@ impl Checkpoint {
         for p in &c.populations {
             w.buf.clear();
             w.str(&p.key);
+            w.buf.extend_from_slice(&p.descriptor);
             w.u64(p.refused);
             w.u64(p.spans.len() as u64);
             w.u64(p.arena.len() as u64);
@@ -134,15 +142,6 @@ impl Checkpoint {
             }
         }
     }
-}
-
-/// What a restore kept and what it could not use.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Restored {
-    pub series: usize,
-    /// Populations of the checkpoint that no population of the config matches (its SLOs,
-    /// selection, grouping or windows changed): their series start empty.
-    pub discarded_populations: Vec<String>,
 }
 
 impl Engine {
@@ -169,6 +168,20 @@ impl Engine {
         &self.positions
     }
 
+    /// What population `p` counts and how its state is laid out, as a checkpoint says it.
+    fn descriptor(&self, p: usize) -> Vec<u8> {
+        let population = &self.classifier.populations()[p];
+        let slos: Vec<(&str, crate::config::Indicator)> = population
+            .slos
+            .iter()
+            .zip(&population.indicators)
+            .map(|(&s, &i)| (self.slos[s].name.as_str(), i))
+            .collect();
+        let mut w = Writer::default();
+        carry::write_descriptor(&mut w, &self.selections[p], &slos, &population.layout);
+        w.buf
+    }
+
     /// Fixes the cut of a new checkpoint (dropping one left unfinished). Cheap: no series
     /// is serialised here.
     pub fn begin_checkpoint(&mut self) {
@@ -179,6 +192,7 @@ impl Engine {
             .enumerate()
             .map(|(p, (key, store))| CapturedPopulation {
                 key: key.clone(),
+                descriptor: self.descriptor(p),
                 refused: self.classifier.overflow(p).refused,
                 spans: vec![UNSAVED; store.series.len()],
                 arena: Vec::new(),
@@ -227,20 +241,38 @@ impl Engine {
     }
 
     /// An engine for `config` with the state of a checkpoint's bytes (as
-    /// [`Checkpoint::write`] wrote them).
+    /// [`Checkpoint::write`] wrote them), carried as a reload carries it
+    /// ([`super::carry`]): the config may differ from the one the checkpoint was taken
+    /// with.
     pub fn restore(config: &Config, bytes: &[u8]) -> Result<(Engine, Restored), CodecError> {
-        let mut engine = Engine::new(config);
+        Engine::restore_version(config, bytes, FORMAT)
+    }
+
+    /// [`Engine::restore`] of a checkpoint of format `version`: 1 names its populations
+    /// only by key, so that only those of the config's populations with the same key are
+    /// restored; 2 also says what each counts and how its state is laid out.
+    pub fn restore_version(
+        config: &Config,
+        bytes: &[u8],
+        version: u32,
+    ) -> Result<(Engine, Restored), CodecError> {
         let mut r = Reader::new(bytes);
+        let mut positions = Vec::new();
         for _ in 0..r.len(1 << 20, "the number of positions")? {
             let topic = r.str()?.to_owned();
             let partition = i32::try_from(r.i64()?).map_err(|_| r.invalid("a partition"))?;
-            let next_offset = r.i64()?;
-            engine.advance(&topic, partition, next_offset);
+            positions.push(SourcePosition {
+                topic,
+                partition,
+                next_offset: r.i64()?,
+            });
         }
-        let counts = &mut engine.counts;
-        counts.read = r.u64()?;
-        counts.valid = r.u64()?;
-        counts.too_old = r.u64()?;
+        let mut counts = EventCounts {
+            read: r.u64()?,
+            valid: r.u64()?,
+            too_old: r.u64()?,
+            ..EventCounts::default()
+        };
         for _ in 0..r.len(1024, "the number of invalid reasons")? {
             let name = r.str()?;
             let n = r.u64()?;
@@ -249,75 +281,79 @@ impl Engine {
                 None => return Err(r.invalid("an invalid reason")),
             }
         }
-        engine.newest = match r.u64()? {
+        let newest = match r.u64()? {
             0 => None,
-            1 => Some(Newest {
-                ms: r.i64()?,
-                pane: r.i64()?,
-            }),
+            1 => {
+                let ms = r.i64()?;
+                r.i64()?;
+                Some(ms)
+            }
             _ => return Err(r.invalid("the newest event")),
         };
-        let mut restored = Restored::default();
-        let keys = engine.state_keys.clone();
+        // Format 1: the populations of the config that a checkpointed key names.
+        let legacy = (version < 2).then(|| Classifier::new(config));
+        let mut pasts = Vec::new();
+        let mut discarded = Vec::new();
         for _ in 0..r.len(1 << 20, "the number of populations")? {
-            let key = r.str()?;
+            let key = r.str()?.to_owned();
+            let described = match &legacy {
+                None => Some(carry::read_descriptor(&mut r)?),
+                Some(classifier) => classifier
+                    .populations()
+                    .iter()
+                    .find(|p| p.state_key(config) == key)
+                    .map(|p| {
+                        let slos = p.slos.iter().zip(&p.indicators);
+                        let slos = slos.map(|(&s, &i)| (config.slos[s].name.clone(), i));
+                        (p.selection_key(config), slos.collect(), p.layout.clone())
+                    }),
+            };
             let refused = r.u64()?;
             let n = r.len(bytes.len(), "the number of series")?;
             let arena = r.len(bytes.len(), "the size of a population")?;
-            let p = keys.iter().position(|k| k == key);
             let mut records = Reader::new(r.take(arena)?);
-            match p {
-                Some(p) if engine.series[p].series.is_empty() => {
-                    for _ in 0..n {
-                        restore_series(
-                            &mut engine.classifier,
-                            &mut engine.series[p],
-                            p,
-                            &mut records,
-                        )?;
-                    }
-                    if !records.is_empty() {
-                        return Err(records.invalid("the end of a population"));
-                    }
-                    engine.classifier.restore_refused(p, refused);
-                    restored.series += n;
+            let Some((selection, slos, layout)) = described else {
+                discarded.push(key);
+                continue;
+            };
+            let mut labels = Vec::with_capacity(n);
+            let mut store = SeriesStore::default();
+            for _ in 0..n {
+                let n_labels = records.len(64, "the number of labels")?;
+                let values: Box<[Box<str>]> = (0..n_labels)
+                    .map(|_| records.str().map(Box::from))
+                    .collect::<Result<_, _>>()?;
+                let mut state = Reader::new(records.bytes()?);
+                let (series, stage) = Series::read_state(&layout, &mut state)?;
+                if !state.is_empty() {
+                    return Err(state.invalid("the end of a series"));
                 }
-                _ => restored.discarded_populations.push(key.to_owned()),
+                labels.push(values);
+                store.series.push(series);
+                store.stages.push(stage);
             }
+            if !records.is_empty() {
+                return Err(records.invalid("the end of a population"));
+            }
+            pasts.push(Past {
+                key,
+                selection,
+                slos,
+                layout,
+                labels: PastLabels::Read { labels, refused },
+                store,
+            });
         }
         if !r.is_empty() {
             return Err(r.invalid("the end of the checkpoint"));
         }
+        let (mut engine, mut restored) = carry::assemble(config, pasts, None)?;
+        restored.discarded_populations.extend(discarded);
+        engine.counts = counts;
+        engine.positions = positions;
+        engine.set_newest(newest);
         Ok((engine, restored))
     }
-}
-
-fn restore_series(
-    classifier: &mut Classifier,
-    store: &mut SeriesStore,
-    p: usize,
-    r: &mut Reader,
-) -> Result<(), CodecError> {
-    let n_labels = r.len(64, "the number of labels")?;
-    let labels: Box<[Box<str>]> = (0..n_labels)
-        .map(|_| r.str().map(Box::from))
-        .collect::<Result<_, _>>()?;
-    if n_labels != classifier.populations()[p].label_names.len() {
-        return Err(r.invalid("the number of labels"));
-    }
-    let state = r.bytes()?;
-    let layout = &classifier.populations()[p].layout;
-    let mut state = Reader::new(state);
-    let (series, stage) = Series::read_state(layout, &mut state)?;
-    if !state.is_empty() {
-        return Err(state.invalid("the end of a series"));
-    }
-    if classifier.restore_series(p, labels).is_none() {
-        return Err(r.invalid("a series' labels (seen twice)"));
-    }
-    store.series.push(series);
-    store.stages.push(stage);
-    Ok(())
 }
 
 /// Copy on write: saves, before they change, the series below the cut that `targets`

@@ -11,24 +11,28 @@
 //! credentials, and they tell no more than whether the process is up and caught up.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::Router;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use metrics_exporter_prometheus::PrometheusHandle;
+use axum::routing::{get, post};
 use serde::Deserialize;
 
 use super::Shared;
+use super::reload::{ApprovalRefused, Reloader};
 use crate::config::Secret;
-use crate::decode::timestamp::parse_rfc3339;
+use crate::decode::timestamp::{format_rfc3339, parse_rfc3339};
+use crate::sink::prometheus::MetricsHandle;
 
 #[derive(Clone)]
 struct AppState {
     shared: Arc<Shared>,
-    metrics: PrometheusHandle,
+    /// The reloader and its decision log, when run from a config file.
+    decisions: Option<Arc<Reloader>>,
+    metrics: MetricsHandle,
 }
 
 /// The bearer token every endpoint but the probes requires, and the count of requests
@@ -41,7 +45,8 @@ pub struct Auth {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
-    metrics: PrometheusHandle,
+    decisions: Option<Arc<Reloader>>,
+    metrics: MetricsHandle,
     auth: Option<Auth>,
     mut stopped: tokio::sync::watch::Receiver<bool>,
 ) -> std::io::Result<()> {
@@ -49,7 +54,11 @@ pub async fn serve(
         .route("/metrics", get(metrics_text))
         .route("/api/v1/slos", get(slos))
         .route("/api/v1/slos/{name}/budget", get(budget))
-        .route("/api/v1/alerts", get(alerts));
+        .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/config", get(config_info))
+        .route("/api/v1/decisions", get(decision_log))
+        .route("/api/v1/decisions/pending", get(pending))
+        .route("/api/v1/decisions/{id}/approvals", post(approval));
     if let Some(auth) = auth {
         protected = protected.route_layer(middleware::from_fn_with_state(
             Arc::new(auth),
@@ -59,9 +68,11 @@ pub async fn serve(
     let probes = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready));
-    let app = protected
-        .merge(probes)
-        .with_state(AppState { shared, metrics });
+    let app = protected.merge(probes).with_state(AppState {
+        shared,
+        decisions,
+        metrics,
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = stopped.wait_for(|stopped| *stopped).await;
@@ -151,10 +162,16 @@ async fn budget(
             let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::NOT_FOUND);
             (status, r.to_string())
         };
+        let config = shared.config();
+        let label_names: Vec<Vec<String>> = config
+            .slos
+            .iter()
+            .map(|s| s.label_names(&config.events))
+            .collect();
         let selection = super::budget::select(
-            &shared.slos,
-            &shared.label_names,
-            &shared.composites,
+            &config.slos,
+            &label_names,
+            &config.composites,
             &name,
             &filters,
         )
@@ -226,6 +243,127 @@ async fn alerts(State(state): State<AppState>) -> Response {
         Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+}
+
+/// The running config: which file (and its SHA-256) it was loaded from, when, and the
+/// effective definition of every SLO.
+async fn config_info(State(state): State<AppState>) -> Response {
+    let shared = &state.shared;
+    let config = shared.config();
+    let reloads = &shared.reloads;
+    let file = reloads
+        .file
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let loaded = reloads.last_success_unix_ms.load(Ordering::Relaxed);
+    let slos: Vec<serde_json::Value> = config
+        .slos
+        .iter()
+        .map(|slo| {
+            let mut d = crate::config::definition::definition(slo, &config.events);
+            d["name"] = slo.name.clone().into();
+            d
+        })
+        .collect();
+    let body = serde_json::json!({
+        "file": file.as_ref().map(|(path, _)| path.display().to_string()),
+        "sha256": file.as_ref().map(|(_, hash)| hash.clone()),
+        "loaded_at": (loaded > 0).then(|| format_rfc3339(loaded as i64)),
+        "reloads": {
+            "applied": reloads.applied.load(Ordering::Relaxed),
+            "rejected": reloads.rejected.load(Ordering::Relaxed),
+        },
+        "slos": slos,
+    });
+    axum::Json(body).into_response()
+}
+
+#[derive(Deserialize)]
+struct DecisionsQuery {
+    slo: Option<String>,
+    limit: Option<usize>,
+}
+
+/// Entries a `GET /api/v1/decisions` returns unless `?limit=` says otherwise.
+const DEFAULT_LIMIT: usize = 1000;
+
+/// The decision log, newest last: of one SLO with `?slo=`, at most `?limit=` entries.
+async fn decision_log(
+    State(state): State<AppState>,
+    Query(query): Query<DecisionsQuery>,
+) -> Response {
+    let Some(reloader) = state.decisions else {
+        return no_log();
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let entries = reloader.decisions(query.slo.as_deref(), limit);
+    let log = reloader.log_path().map(|p| p.display().to_string());
+    axum::Json(serde_json::json!({ "log": log, "decisions": entries })).into_response()
+}
+
+/// The changes waiting for approvals, each with the payload to sign and its id.
+async fn pending(State(state): State<AppState>) -> Response {
+    let Some(reloader) = state.decisions else {
+        return no_log();
+    };
+    let config = state.shared.config();
+    let quorum = config.decisions.governance.as_ref().map(|g| g.quorum);
+    axum::Json(serde_json::json!({ "quorum": quorum, "pending": reloader.pending() }))
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct ApprovalBody {
+    approver: String,
+    signature: String,
+}
+
+/// An approver's signature of a pending change: counted once it verifies; the change is
+/// applied when it completes the quorum.
+async fn approval(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<axum::Json<ApprovalBody>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Some(reloader) = state.decisions else {
+        return no_log();
+    };
+    let body = match body {
+        Ok(axum::Json(body)) => body,
+        Err(e) => {
+            let message = format!("expected JSON {{ \"approver\": …, \"signature\": … }}: {e}");
+            return error(StatusCode::BAD_REQUEST, message);
+        }
+    };
+    let approved = tokio::task::spawn_blocking(move || {
+        reloader.approve(id.trim(), body.approver.trim(), &body.signature)
+    })
+    .await;
+    match approved {
+        Ok(Ok(entry)) => axum::Json(entry).into_response(),
+        Ok(Err(refused)) => {
+            tracing::warn!("approval refused: {refused}");
+            let status = match &refused {
+                ApprovalRefused::NoGovernance => StatusCode::BAD_REQUEST,
+                ApprovalRefused::Refused(e) => match e {
+                    crate::decisions::ApproveError::NotPending(_) => StatusCode::NOT_FOUND,
+                    crate::decisions::ApproveError::Invalid(_) => StatusCode::BAD_REQUEST,
+                    crate::decisions::ApproveError::Twice(_) => StatusCode::CONFLICT,
+                },
+                ApprovalRefused::Reload(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            error(status, refused.to_string())
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn no_log() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        "the decision log needs `slipstream run --config FILE`".into(),
+    )
 }
 
 async fn ready(State(state): State<AppState>) -> Response {

@@ -12,14 +12,16 @@
 
 mod api;
 pub mod budget;
+pub mod reload;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::alert::AlertBook;
+use crate::config::document::Document;
 use crate::config::{Clock, Config, Evaluation, Slo};
 use crate::engine::{Engine, EvalError};
 use crate::replay::next_minute;
@@ -76,6 +78,15 @@ pub enum RunError {
          config::load_for_run, or call RunSettings::read_env"
     )]
     EnvNotRead { field: String, var: String },
+    #[error(transparent)]
+    DecisionLog(#[from] crate::decisions::LogError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(
+        "`governance` needs the config file it approves changes of: run with \
+         `slipstream run --config FILE`"
+    )]
+    GovernanceWithoutFile,
 }
 
 /// What the consumer thread, the evaluator and the API share.
@@ -87,11 +98,12 @@ pub struct Shared {
     pub latest: Latest,
     /// Alert states, moved on by each evaluation.
     pub alerts: Mutex<AlertBook>,
-    pub slos: Vec<Slo>,
-    /// Their alert rules are looked up with the SLOs'.
-    pub composites: Vec<crate::config::Composite>,
-    /// Per SLO, the label names of its series (for `/api/v1/slos/{name}/budget`).
-    pub label_names: Vec<Vec<String>>,
+    /// The config running now; a reload replaces it under the engine's lock, so that a
+    /// reader holding that lock sees the config the engine was built for.
+    pub config: RwLock<Arc<Config>>,
+    /// Bumped by every reload applied.
+    pub generation: AtomicU64,
+    pub reloads: reload::ReloadStats,
     /// With `state`: what the checkpointer has done.
     pub checkpoints: Option<Arc<CheckpointStats>>,
     /// With `dead_letter`: what the dead-letter producer has done.
@@ -99,6 +111,14 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The config running now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
     /// The time windows end at when evaluated "now": wall clock minus the delay, or the
     /// newest event time rounded up to the next minute (as `replay`).
     pub fn now_ms(&self, engine: &Engine) -> i64 {
@@ -142,6 +162,33 @@ pub async fn start(
     config: &Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<Running, RunError> {
+    start_inner(config, None, shutdown).await
+}
+
+/// [`start`], and reloads the config from `document`'s file on SIGHUP and when it
+/// changes ([`reload`]).
+pub async fn start_with_reload(
+    config: &Config,
+    document: Document,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, RunError> {
+    start_inner(config, Some(document), shutdown).await
+}
+
+async fn start_inner(
+    config: &Config,
+    document: Option<Document>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<Running, RunError> {
+    // The decision log first: it decides which definition of a governed SLO runs.
+    let decided = match document {
+        Some(document) => Some(reload::decide_at_start(config, document)?),
+        None if config.decisions.governance.is_some() => {
+            return Err(RunError::GovernanceWithoutFile);
+        }
+        None => None,
+    };
+    let config = decided.as_ref().map_or(config, |d| &d.config);
     let settings = &config.run;
     if let Some((field, var)) = settings.unread_env() {
         return Err(RunError::EnvNotRead { field, var });
@@ -199,36 +246,21 @@ pub async fn start(
         status.clone(),
         engine.clone(),
         Durability {
-            checkpointer,
+            checkpointer: checkpointer.clone(),
             dead_letter,
         },
     )?;
     let interval = Duration::from_millis(settings.evaluation.interval_ms as u64);
-    let sloth = config.outputs.sloth_compatible.then(|| {
-        let service = |s: &Slo| match &s.service {
-            crate::config::ServiceMatch::Exact(name) => Some(name.clone()),
-            crate::config::ServiceMatch::Any | crate::config::ServiceMatch::Glob { .. } => None,
-        };
-        config
-            .slos
-            .iter()
-            .map(|s| (s.name.clone(), service(s)))
-            .collect()
-    });
-    let sink = PrometheusSink::new(interval, sloth);
+    let sink = PrometheusSink::new(interval, sloth_services(config));
     let shared = Arc::new(Shared {
         engine,
         status,
         evaluation: settings.evaluation.clone(),
         latest: Latest::default(),
         alerts: Mutex::new(AlertBook::default()),
-        slos: config.slos.clone(),
-        composites: config.composites.clone(),
-        label_names: config
-            .slos
-            .iter()
-            .map(|s| s.label_names(&config.events))
-            .collect(),
+        config: RwLock::new(Arc::new(config.clone())),
+        generation: AtomicU64::new(0),
+        reloads: reload::ReloadStats::default(),
         checkpoints: checkpoint_stats,
         dead_letters,
     });
@@ -289,7 +321,13 @@ pub async fn start(
         alertmanager,
         kafka,
         otlp,
+        generation: 0,
     };
+    let reloader = decided.map(|decided| {
+        let reloader = Arc::new(reload::Reloader::new(shared.clone(), checkpointer, decided));
+        tokio::spawn(reload::watch(reloader.clone(), stopped_rx.clone()));
+        reloader
+    });
     let evaluator = tokio::spawn(evaluate_every(
         interval,
         shared.clone(),
@@ -301,7 +339,14 @@ pub async fn start(
     } else {
         ""
     };
-    let server = api::serve(listener, shared.clone(), metrics, auth, stopped_rx);
+    let server = api::serve(
+        listener,
+        shared.clone(),
+        reloader,
+        metrics,
+        auth,
+        stopped_rx,
+    );
     tracing::info!(
         "serving /metrics, /api/v1/slos, /healthz and /readyz on http://{addr}{guarded}"
     );
@@ -339,6 +384,20 @@ struct Outputs {
     alertmanager: Option<AlertmanagerSink>,
     kafka: Option<KafkaSink>,
     otlp: Option<OtlpSink>,
+    /// The config generation the outputs follow.
+    generation: u64,
+}
+
+/// With `outputs.prometheus.sloth_compatible`: each SLO's name and exact service.
+fn sloth_services(config: &Config) -> Option<std::collections::HashMap<String, Option<String>>> {
+    config.outputs.sloth_compatible.then(|| {
+        let service = |s: &Slo| match &s.service {
+            crate::config::ServiceMatch::Exact(name) => Some(name.clone()),
+            crate::config::ServiceMatch::Any | crate::config::ServiceMatch::Glob { .. } => None,
+        };
+        let slos = config.slos.iter();
+        slos.map(|s| (s.name.clone(), service(s))).collect()
+    })
 }
 
 /// Every `interval`: evaluate now, move the alerts on, publish to the sinks, keep the
@@ -373,10 +432,16 @@ async fn evaluate_every(
         let (shared, sink) = (shared.clone(), sink.clone());
         let published = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
-            let (report, live_series) = {
+            let (report, live_series, config, generation) = {
                 let engine = shared.engine.lock().unwrap_or_else(|e| e.into_inner());
                 let at = shared.now_ms(&engine);
-                (engine.evaluate(at), engine.series_count())
+                let generation = shared.generation.load(Ordering::Relaxed);
+                (
+                    engine.evaluate(at),
+                    engine.series_count(),
+                    shared.config(),
+                    generation,
+                )
             };
             let report = match report {
                 Ok(report) => Arc::new(report),
@@ -390,10 +455,20 @@ async fn evaluate_every(
                 prometheus,
                 alertmanager,
                 kafka,
+                generation: followed,
                 ..
             } = &mut *outputs;
             let mut alerts = shared.alerts.lock().unwrap_or_else(|e| e.into_inner());
-            let transitions = alerts.update(&report, &shared.slos, &shared.composites);
+            if *followed != generation {
+                // A reload was applied: what captured the config follows it.
+                *followed = generation;
+                prometheus.reconfigure(sloth_services(&config));
+                if let Some(am) = alertmanager.as_mut() {
+                    am.set_runbook_url(config.alerting.runbook_url.clone());
+                }
+                alerts.forget_stale(&report, &config.slos, &config.composites);
+            }
+            let transitions = alerts.update(&report, &config.slos, &config.composites);
             for t in &transitions {
                 let a = &t.alert;
                 tracing::info!(
@@ -405,13 +480,14 @@ async fn evaluate_every(
                 );
             }
             if let Some(am) = alertmanager {
-                am.after_evaluation(&alerts, &shared.slos, !transitions.is_empty(), report.at_ms);
+                am.after_evaluation(&alerts, &config.slos, !transitions.is_empty(), report.at_ms);
             }
             if let Some(kafka) = kafka {
                 kafka.after_evaluation(&report, &transitions);
                 prometheus.publish_kafka_output(&kafka.stats());
             }
             prometheus.publish(&report, live_series, &shared.status);
+            prometheus.publish_config(&shared.reloads);
             prometheus.publish_durability(
                 shared.checkpoints.as_deref(),
                 shared.dead_letters.as_deref(),

@@ -81,6 +81,11 @@ impl AlertmanagerSink {
         }
     }
 
+    /// After a config reload: the new `alerting.runbook_url`.
+    pub fn set_runbook_url(&mut self, runbook_url: Option<String>) {
+        self.runbook_url = runbook_url;
+    }
+
     pub fn outbox(&self) -> Arc<Outbox> {
         self.outbox.clone()
     }

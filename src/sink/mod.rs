@@ -5,7 +5,9 @@
 
 pub mod alertmanager;
 mod budget;
+mod config_metrics;
 pub mod dead_letter;
+pub mod decision_topic;
 mod durability_metrics;
 pub mod kafka;
 pub mod otlp;

@@ -5,6 +5,11 @@
 //! pipelines can share a process (tests, `demo`). Handles are registered once per SLO
 //! series and reused: an update is a store per value, not a key lookup.
 //!
+//! Series of SLOs live in a second registry, which a config reload replaces
+//! ([`PrometheusSink::reconfigure`]): a registry cannot drop a counter, and the series of
+//! an SLO that is gone must be gone from `/metrics`. `/metrics` renders both
+//! ([`MetricsHandle`]); no metric name is in both.
+//!
 //! No traffic is not 100 %, and not NaN either: a value the report has as `null` (an SLI,
 //! burn rate, percentile or budget of an empty window) is not exported. Its gauge stops
 //! being updated and the registry drops it after [`idle_after`], so a query sees no
@@ -19,7 +24,7 @@ use metrics_exporter_prometheus::{
 };
 use metrics_util::MetricKindMask;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use crate::alert::{AlertBook, State};
 use crate::decode::Invalid;
@@ -64,6 +69,11 @@ struct SeriesGauges {
 pub struct PrometheusSink {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// The registry of SLO series, and the handle `/metrics` renders it by.
+    slo_recorder: PrometheusRecorder,
+    slo_handle: Arc<RwLock<PrometheusHandle>>,
+    /// Set by [`PrometheusSink::reconfigure`]: the next publish fills a new SLO registry.
+    fresh_registry: bool,
     series: HashMap<String, SeriesGauges>,
     key_buf: String,
     /// With `sloth_compatible`: the service of each SLO that names one, by SLO name.
@@ -80,21 +90,14 @@ impl PrometheusSink {
         interval: Duration,
         sloth: Option<HashMap<String, Option<String>>>,
     ) -> PrometheusSink {
-        let recorder = PrometheusBuilder::new()
-            .idle_timeout(MetricKindMask::GAUGE, Some(idle_after(interval)))
-            .set_buckets_for_metric(
-                Matcher::Full("slipstream_batch_seconds".into()),
-                &BATCH_BUCKETS,
-            )
-            .expect("bucket list is not empty")
-            .build_recorder();
-        describe(&recorder);
-        super::durability_metrics::describe(&recorder);
-        super::rollup_metrics::describe(&recorder);
-        super::budget::describe(&recorder);
+        let recorder = build_recorder(idle_after(interval));
+        let slo_recorder = build_recorder(idle_after(interval));
         PrometheusSink {
             handle: recorder.handle(),
             recorder,
+            slo_handle: Arc::new(RwLock::new(slo_recorder.handle())),
+            slo_recorder,
+            fresh_registry: false,
             series: HashMap::new(),
             key_buf: String::new(),
             sloth,
@@ -105,8 +108,30 @@ impl PrometheusSink {
     }
 
     /// Renders the exposition text for `/metrics`.
-    pub fn handle(&self) -> PrometheusHandle {
-        self.handle.clone()
+    pub fn handle(&self) -> MetricsHandle {
+        MetricsHandle {
+            base: self.handle.clone(),
+            slos: self.slo_handle.clone(),
+        }
+    }
+
+    /// After a config reload: SLO names and services for the Sloth series, and a new SLO
+    /// registry from the next publish on, so that series of removed SLOs disappear. The
+    /// old registry is rendered until the new one holds every series.
+    pub fn reconfigure(&mut self, sloth: Option<HashMap<String, Option<String>>>) {
+        self.sloth = sloth;
+        self.fresh_registry = true;
+    }
+
+    /// A gauge in the registry of SLO series.
+    pub(super) fn slo_gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
+        let key = Key::from_parts(name, labels);
+        self.slo_recorder.register_gauge(&key, &METADATA)
+    }
+
+    fn slo_counter(&self, name: &'static str, labels: Vec<Label>) -> Counter {
+        let key = Key::from_parts(name, labels);
+        self.slo_recorder.register_counter(&key, &METADATA)
     }
 
     pub(super) fn gauge(&self, name: &'static str, labels: Vec<Label>) -> Gauge {
@@ -147,6 +172,11 @@ impl PrometheusSink {
             self.series.clear();
             self.rollups.clear();
         }
+        if self.fresh_registry {
+            self.slo_recorder = build_recorder(self.idle);
+            self.series.clear();
+            self.rollups.clear();
+        }
         self.last_publish = Some(now);
         for series in &report.slos {
             crate::report::series_key(&mut self.key_buf, &series.name, &series.labels);
@@ -155,13 +185,21 @@ impl PrometheusSink {
                 self.series.insert(self.key_buf.clone(), gauges);
             }
             let gauges = self.series.get_mut(&self.key_buf).expect("just inserted");
-            update_series(&self.recorder, gauges, series);
+            update_series(&self.slo_recorder, gauges, series);
         }
         if let Some(rollups) = &report.rollups {
-            self.rollups.publish(&self.recorder, rollups);
+            self.rollups.publish(&self.slo_recorder, rollups);
         }
         self.publish_self(report, live_series, status);
+        if std::mem::take(&mut self.fresh_registry) {
+            *self.slo_handle.write().unwrap_or_else(|e| e.into_inner()) =
+                self.slo_recorder.handle();
+        }
         self.handle.run_upkeep();
+        self.slo_handle
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .run_upkeep();
     }
 
     fn register_series(&self, series: &SeriesReport) -> SeriesGauges {
@@ -172,7 +210,7 @@ impl PrometheusSink {
             labels
         };
         SeriesGauges {
-            objective: self.gauge("slipstream_slo_objective", base.clone()),
+            objective: self.slo_gauge("slipstream_slo_objective", base.clone()),
             windows: series
                 .windows
                 .iter()
@@ -181,11 +219,11 @@ impl PrometheusSink {
                     WindowGauges {
                         sli: Slot::default(),
                         burn_rate: Slot::default(),
-                        good: self.gauge(
+                        good: self.slo_gauge(
                             "slipstream_window_events",
                             with(&[window.clone(), ("outcome", "good".into())]),
                         ),
-                        bad: self.gauge(
+                        bad: self.slo_gauge(
                             "slipstream_window_events",
                             with(&[window, ("outcome", "bad".into())]),
                         ),
@@ -194,19 +232,19 @@ impl PrometheusSink {
                 })
                 .collect(),
             budget: Slot::default(),
-            events_good: self.counter(
+            events_good: self.slo_counter(
                 "slipstream_slo_events_total",
                 with(&[("outcome", "good".into())]),
             ),
-            events_bad: self.counter(
+            events_bad: self.slo_counter(
                 "slipstream_slo_events_total",
                 with(&[("outcome", "bad".into())]),
             ),
             sloth: self.sloth.as_ref().map(|services| {
                 let service = services.get(&series.name).and_then(Option::as_deref);
-                SlothSeries::register(&self.recorder, series, service)
+                SlothSeries::register(&self.slo_recorder, series, service)
             }),
-            policy: super::budget::BudgetGauges::register(&self.recorder, series),
+            policy: super::budget::BudgetGauges::register(&self.slo_recorder, series),
         }
     }
 
@@ -225,9 +263,9 @@ impl PrometheusSink {
         }
         for o in &report.overflow {
             let slo = || vec![Label::new("slo", o.slo.clone())];
-            self.counter("slipstream_series_overflow_total", slo())
+            self.slo_counter("slipstream_series_overflow_total", slo())
                 .absolute(o.combinations);
-            self.counter("slipstream_series_overflow_events_total", slo())
+            self.slo_counter("slipstream_series_overflow_events_total", slo())
                 .absolute(o.events);
         }
         let relaxed = std::sync::atomic::Ordering::Relaxed;
@@ -268,7 +306,8 @@ impl PrometheusSink {
                     .map(|(k, v)| Label::new(SharedString::from(k.clone()), v.clone())),
             );
             let firing = if a.state == State::Firing { 1.0 } else { 0.0 };
-            self.gauge("slipstream_alert_firing", labels).set(firing);
+            self.slo_gauge("slipstream_alert_firing", labels)
+                .set(firing);
         }
         if let Some(outbox) = outbox {
             self.copy("slipstream_alertmanager_sent_total", &outbox.sent);
@@ -357,6 +396,40 @@ impl Slot {
             None => self.0 = None,
         }
     }
+}
+
+/// What `/metrics` renders: the sink's own metrics and those of the SLO series.
+#[derive(Clone)]
+pub struct MetricsHandle {
+    base: PrometheusHandle,
+    slos: Arc<RwLock<PrometheusHandle>>,
+}
+
+impl MetricsHandle {
+    pub fn render(&self) -> String {
+        let mut text = self.base.render();
+        text.push_str(&self.slos.read().unwrap_or_else(|e| e.into_inner()).render());
+        text
+    }
+}
+
+/// A registry with every metric described, whose gauges expire when not updated for
+/// `idle`.
+fn build_recorder(idle: Duration) -> PrometheusRecorder {
+    let recorder = PrometheusBuilder::new()
+        .idle_timeout(MetricKindMask::GAUGE, Some(idle))
+        .set_buckets_for_metric(
+            Matcher::Full("slipstream_batch_seconds".into()),
+            &BATCH_BUCKETS,
+        )
+        .expect("bucket list is not empty")
+        .build_recorder();
+    describe(&recorder);
+    super::durability_metrics::describe(&recorder);
+    super::config_metrics::describe(&recorder);
+    super::rollup_metrics::describe(&recorder);
+    super::budget::describe(&recorder);
+    recorder
 }
 
 pub(super) static METADATA: metrics::Metadata<'static> =

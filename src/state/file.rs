@@ -20,8 +20,9 @@ use crate::state::codec::CodecError;
 
 const MAGIC: &[u8; 8] = b"SLIPCKPT";
 const TRAILER_MAGIC: &[u8; 8] = b"TPKCPILS";
-/// Bumped on any change of the body's encoding; older versions are refused by name.
-const VERSION: u32 = 1;
+/// Bumped on any change of the body's encoding; format 1 is still read, newer ones are
+/// refused by name.
+const VERSION: u32 = crate::engine::CHECKPOINT_FORMAT;
 const HEADER: usize = 12;
 const TRAILER: usize = 20;
 /// Checkpoints kept: the newest, and older ones to fall back on if it is damaged.
@@ -87,17 +88,17 @@ impl LoadReason {
 /// Reads and checks one checkpoint file, and restores an engine from it.
 pub fn load(path: &Path, config: &Config) -> Result<(Engine, Restored), LoadFailure> {
     let bytes = std::fs::read(path).map_err(LoadFailure::Io)?;
-    let body = check(&bytes)?;
-    Engine::restore(config, body).map_err(LoadFailure::Decode)
+    let (body, version) = check(&bytes)?;
+    Engine::restore_version(config, body, version).map_err(LoadFailure::Decode)
 }
 
 /// The body of a checkpoint file, once its framing and checksum hold.
-fn check(bytes: &[u8]) -> Result<&[u8], LoadFailure> {
+fn check(bytes: &[u8]) -> Result<(&[u8], u32), LoadFailure> {
     if bytes.len() < HEADER + TRAILER || &bytes[..8] != MAGIC {
         return Err(LoadFailure::Truncated("no header"));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != VERSION {
+    if !(1..=VERSION).contains(&version) {
         return Err(LoadFailure::Version(version));
     }
     let trailer = &bytes[bytes.len() - TRAILER..];
@@ -113,7 +114,7 @@ fn check(bytes: &[u8]) -> Result<&[u8], LoadFailure> {
     if crc32fast::hash(body) != crc {
         return Err(LoadFailure::Checksum);
     }
-    Ok(body)
+    Ok((body, version))
 }
 
 /// A state directory, locked for this process.

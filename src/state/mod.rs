@@ -164,6 +164,12 @@ impl Checkpointer {
         Ok(checkpoint.positions().to_vec())
     }
 
+    /// Holds checkpoints off while the guard lives: none is being taken, so the engine
+    /// may be replaced (a config reload) without cutting one in half.
+    pub fn hold(&self) -> std::sync::MutexGuard<'_, StateStore> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn lock_engine(&self) -> std::sync::MutexGuard<'_, Engine> {
         self.engine.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -235,6 +241,12 @@ fn log_restored(path: &Path, engine: &Engine, restored: &Restored) {
     for key in &restored.discarded_populations {
         tracing::warn!(
             "checkpointed series of SLOs that changed were not restored (they start empty): {key}"
+        );
+    }
+    if !restored.restarted_slos.is_empty() {
+        tracing::warn!(
+            "SLOs whose indicator, selection or SLO window changed since the checkpoint start              with empty windows: {}",
+            restored.restarted_slos.join(", ")
         );
     }
 }

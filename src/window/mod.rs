@@ -172,6 +172,33 @@ impl Layout {
                 len: panes_for(longest.millis(), step),
             }
         });
+        Layout::assemble(tiers, width, placed, latency, short)
+    }
+
+    /// The layout of rings `(step, panes)` and a latency ring, without windows: enough to
+    /// read and carry series state written with it (a checkpoint's, see
+    /// `engine::carry`). Offsets and the derived fields are computed as for any layout.
+    pub fn storage(tiers: &[(usize, u32)], latency: Option<(usize, u32)>, width: usize) -> Layout {
+        let mut offset = 0;
+        let tiers = tiers
+            .iter()
+            .map(|&(step, len)| {
+                let tier = Tier { step, len, offset };
+                offset += len as usize * width;
+                tier
+            })
+            .collect();
+        let latency = latency.map(|(step, len)| LatencyTier { step, len });
+        Layout::assemble(tiers, width, Vec::new(), latency, Vec::new())
+    }
+
+    fn assemble(
+        tiers: Vec<Tier>,
+        width: usize,
+        windows: Vec<(Span, usize)>,
+        latency: Option<LatencyTier>,
+        percentile_windows: Vec<Span>,
+    ) -> Layout {
         let steps = tiers
             .iter()
             .map(|t| t.step)
@@ -182,13 +209,27 @@ impl Layout {
         Layout {
             tiers,
             width,
-            windows: placed,
+            windows,
             latency,
-            percentile_windows: short,
+            percentile_windows,
             stage_step,
             fine,
             rollup_panes,
         }
+    }
+
+    /// Whether this layout's rings hold every pane `window` reads, at the resolution a
+    /// layout with that window would keep it: then a series carried from this layout has
+    /// the window's whole history.
+    pub fn holds(&self, window: Span) -> bool {
+        let step = resolution_of(window);
+        let needed = panes_for(window.millis(), step);
+        self.tiers.iter().any(|t| t.step == step && t.len >= needed)
+    }
+
+    /// Whether two layouts keep the same rings: state of one is state of the other.
+    pub fn same_storage(&self, other: &Layout) -> bool {
+        self.tiers == other.tiers && self.latency == other.latency && self.width == other.width
     }
 
     /// Counter cells per series.

@@ -235,6 +235,51 @@ impl CounterRings {
         }
     }
 
+    /// These rings in layout `new`, counter `j` of the new rings taken from counter
+    /// `columns[j]` of these (laid out as `old`). Every ring is made complete first (the
+    /// fine panes not rolled up yet are rolled up); then each ring of `new` takes the
+    /// newest panes of the ring of `old` at the same resolution, as many as both hold,
+    /// and a ring at a resolution `old` did not keep starts empty. Exact: the panes
+    /// carried hold the same counts as before, and no count is in two panes of a ring.
+    pub fn carry_into(mut self, old: &Layout, new: &Layout, columns: &[usize]) -> CounterRings {
+        let fine_head = self.heads[old.fine].pane;
+        if fine_head != i64::MIN && old.tiers.len() > 1 {
+            self.roll_up(old, fine_head);
+        }
+        let mut out = CounterRings::new(new);
+        let mut values = [0u64; 33];
+        let mut counts = [0u64; 33];
+        for (t, tier) in new.tiers.iter().enumerate() {
+            let Some(o) = old.tiers.iter().position(|o| o.step == tier.step) else {
+                continue;
+            };
+            let (from, head) = (&old.tiers[o], self.heads[o]);
+            if head.pane == i64::MIN {
+                continue;
+            }
+            let keep = i64::from(from.len.min(tier.len));
+            // Ascending, so that the head of the new ring moves forward pane by pane and
+            // ends where the old one was.
+            for (pane, slot) in head.held(head.pane - keep + 1, head.pane + 1, from.len) {
+                let values = &mut values[..old.width];
+                values.fill(0);
+                self.slot_values(from.offset + slot as usize * old.width, values);
+                for (c, &j) in counts.iter_mut().zip(columns) {
+                    *c = values[j];
+                }
+                out.add_to(new, t, pane, &counts[..new.width]);
+            }
+        }
+        for (l, &j) in out.lifetime.iter_mut().zip(columns) {
+            *l = self.lifetime[j];
+        }
+        // What the fine ring holds is in the coarse rings already (or, for a ring that
+        // starts empty, is left out of it as the rest of that ring's past is).
+        let head = out.heads[new.fine].pane;
+        out.rolled = if head == i64::MIN { i64::MIN } else { head + 1 };
+        out
+    }
+
     /// Bytes held by this series' counters.
     pub fn heap_bytes(&self) -> usize {
         self.heads.len() * size_of::<Head>()

@@ -247,6 +247,30 @@ impl Series {
         }
     }
 
+    /// This series (laid out as `old`, with its stage) in layout `new`, counter `j` taken
+    /// from counter `columns[j]`: the stage drained into the rings, then each ring
+    /// carried (see [`CounterRings::carry_into`]). The latency ring is carried when its
+    /// resolution is the same, else starts empty.
+    pub fn carry_into(
+        mut self,
+        mut stage: Stage,
+        old: &Layout,
+        new: &Layout,
+        columns: &[usize],
+    ) -> Series {
+        self.drain(&mut stage, old);
+        let latency = match (self.latency, &old.latency, &new.latency) {
+            (Some(ring), Some(from), Some(to)) if from.step == to.step => {
+                Some(ring.carry_into(from, to))
+            }
+            (_, _, to) => to.as_ref().map(LatencyRing::new),
+        };
+        Series {
+            counters: self.counters.carry_into(old, new, columns),
+            latency,
+        }
+    }
+
     /// Writes the series and its stage, for a checkpoint.
     pub fn write_state(&self, stage: &Stage, w: &mut Writer) {
         w.i64(stage.pane);

@@ -30,17 +30,39 @@ impl Response {
 
 /// A GET with extra request `headers`; `None` when nothing listens.
 pub fn get_with(addr: &str, path: &str, headers: &[(&str, &str)]) -> Option<Response> {
+    request(addr, "GET", path, headers, None)
+}
+
+/// A POST of a JSON `body` with extra request `headers`; `None` when nothing listens.
+pub fn post_with(addr: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Option<Response> {
+    request(addr, "POST", path, headers, Some(body))
+}
+
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Option<Response> {
     let mut stream = TcpStream::connect(addr).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .ok()?;
-    let extra: String = headers
+    let mut extra: String = headers
         .iter()
         .map(|(k, v)| format!("{k}: {v}\r\n"))
         .collect();
+    if let Some(body) = body {
+        extra.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n{}",
+        body.unwrap_or("")
     )
     .ok()?;
     let mut raw = Vec::new();

@@ -13,7 +13,9 @@ pub struct Running {
     pub addr: String,
     /// The bearer token `get` sends, with [`Options::token`].
     token: Option<String>,
-    _config: TempFile,
+    /// The `http:` line the config file ends with.
+    http: String,
+    config: TempFile,
 }
 
 /// How [`Running::start_with`] runs it, beyond the config.
@@ -60,11 +62,8 @@ impl Running {
             Some(_) => format!(", token_env: {TOKEN_VAR}"),
             None => String::new(),
         };
-        std::fs::write(
-            &path,
-            format!("{config}\nhttp: {{ listen: \"{addr}\"{token_env} }}\n"),
-        )
-        .expect("write config");
+        let http = format!("\nhttp: {{ listen: \"{addr}\"{token_env} }}\n");
+        std::fs::write(&path, format!("{config}{http}")).expect("write config");
         let stderr = match options.stderr {
             Some(file) => Stdio::from(std::fs::File::create(file).expect("create the log file")),
             None => Stdio::inherit(),
@@ -85,7 +84,8 @@ impl Running {
             child,
             addr,
             token: options.token.map(str::to_owned),
-            _config: TempFile(path),
+            http,
+            config: TempFile(path),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while http::get(&running.addr, "/healthz").is_none() {
@@ -101,7 +101,35 @@ impl Running {
         running
     }
 
-    /// GET `path`, with the bearer token if it has one.
+    /// Replaces the config file's content by `config` (and the `http:` line it had), as
+    /// an editor saving it does: a new file renamed over the old one.
+    pub fn rewrite_config(&self, config: &str) {
+        let tmp = self.config.0.with_extension("yaml.new");
+        std::fs::write(&tmp, format!("{config}{}", self.http)).expect("write config");
+        std::fs::rename(&tmp, &self.config.0).expect("rename config");
+    }
+
+    /// Sends `signal` (`HUP`, …) without waiting for anything.
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+    }
+
+    /// POST `body` (JSON) to `path`, with the bearer token if it has one.
+    pub fn post(&self, path: &str, body: &str) -> (u16, String) {
+        let bearer = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer
+            .iter()
+            .map(|b| ("Authorization", b.as_str()))
+            .collect();
+        let response = http::post_with(&self.addr, path, &headers, body)
+            .unwrap_or_else(|| panic!("POST {path}: no answer"));
+        (response.status, response.body)
+    }
+
     /// The peak resident set of the process so far (VmHWM), in KiB.
     pub fn peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -151,11 +179,7 @@ impl Running {
 
     /// Sends `signal` (`TERM`, `KILL`) and waits for the exit, at most `within`.
     pub fn stop(mut self, signal: &str, within: Duration) -> ExitStatus {
-        let status = Command::new("kill")
-            .args([&format!("-{signal}"), &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success());
+        self.signal(signal);
         let deadline = Instant::now() + within;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait for slipstream") {

@@ -82,6 +82,8 @@ impl Policies {
                     composite_windows: Vec::new(),
                     budget_policy: tier.budget_policy(budget_policy).clone(),
                     tier: Some(tier.name.clone()),
+                    decision: None,
+                    approval_required: false,
                 };
                 rule.slos.push(slo.name.clone());
                 let mut inherited = vec!["objective", "window"];

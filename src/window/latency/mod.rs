@@ -211,6 +211,28 @@ impl LatencyRing {
         }
     }
 
+    /// This ring (of tier `old`) as a ring of tier `new` at the same step: the newest
+    /// panes, as many as both hold, moved as they are.
+    pub fn carry_into(mut self, old: &LatencyTier, new: &LatencyTier) -> LatencyRing {
+        debug_assert_eq!(old.step, new.step);
+        self.flush_late(old);
+        let mut out = LatencyRing::new(new);
+        if self.head.pane == i64::MIN {
+            return out;
+        }
+        out.head = Head {
+            pane: self.head.pane,
+            slot: 0,
+        };
+        out.open = std::mem::take(&mut self.open);
+        for back in 2..old.len.min(new.len) {
+            let from = self.head.slot_back(back, old.len) as usize;
+            let to = out.head.slot_back(back, new.len) as usize;
+            out.closed[to] = std::mem::take(&mut self.closed[from]);
+        }
+        out
+    }
+
     /// Writes every field, for a checkpoint ([`LatencyRing::read_state`] reads it back).
     pub fn write_state(&self, w: &mut Writer) {
         w.i64(self.head.pane);
