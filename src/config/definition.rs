@@ -36,7 +36,7 @@ pub fn definition(slo: &Slo, events: &EventSchema) -> Value {
         })
         .collect()
     };
-    json!({
+    let mut definition = json!({
         "service": match &slo.service {
             ServiceMatch::Exact(name) => name.clone(),
             ServiceMatch::Any => "*".to_owned(),
@@ -55,7 +55,23 @@ pub fn definition(slo: &Slo, events: &EventSchema) -> Value {
         },
         "tier": slo.tier,
         "approval_required": slo.approval_required,
-    })
+    });
+    // Only SLOs with globs (those services rules generate) have these keys, so that the
+    // definitions of the others are as before them.
+    if let ServiceMatch::Glob { except, .. } = &slo.service
+        && !except.is_empty()
+    {
+        definition["except_services"] = json!(except);
+    }
+    if !slo.selector_globs.is_empty() {
+        let globs: Map<String, Value> = slo
+            .selector_globs
+            .iter()
+            .map(|(f, g)| (field(f), Value::from(g.as_str())))
+            .collect();
+        definition["match"] = Value::Object(globs);
+    }
+    definition
 }
 
 /// Which parts of two definitions differ (sorted), by the names the decision log uses:
@@ -148,6 +164,50 @@ slos:
             assert_eq!(definition(x, &config.events), definition(y, &again.events));
             assert_eq!(x.alerts, y.alerts);
         }
+    }
+
+    #[test]
+    fn a_generated_slo_written_back_and_pinned_replaces_the_rule_s() {
+        let rules = r#"
+events: { labels: [region] }
+tiers:
+  P0: { availability: 99.9, window: 30d }
+services:
+  - { match: { service: "pay-*", route: "POST *" }, tier: P0, name: pay, group_by: [region] }
+slos:
+  - { name: own, service: pay-ledger, indicator: { type: availability }, objective: 99.95, window: 30d }
+"#;
+        let config = crate::config::parse(rules, Path::new("t.yaml")).unwrap();
+        let generated = &config.slos[1];
+        let d = definition(generated, &config.events);
+        assert_eq!(d["service"], json!("pay-*"));
+        assert_eq!(d["except_services"], json!(["pay-ledger"]));
+        assert_eq!(d["match"], json!({ "route": "POST *" }));
+        assert_eq!(d["tier"], json!("P0"));
+
+        // The tier's floor rose meanwhile: only a pinned SLO may stay below it.
+        let mut pinned: Value =
+            serde_saphyr::from_str(&rules.replace("availability: 99.9,", "availability: 99.99,"))
+                .unwrap();
+        let mut held = d.clone();
+        held["name"] = json!("pay-availability");
+        pinned["slos"].as_array_mut().unwrap().push(held);
+        let path = Path::new("t.yaml");
+        let refused = crate::config::from_value(&pinned, path).unwrap_err();
+        assert!(
+            refused.to_string().contains("slos[1].objective"),
+            "{refused}"
+        );
+        let names = ["pay-availability".to_owned()];
+        let again = crate::config::from_value_pinned(&pinned, path, &names).unwrap();
+        let named: Vec<&str> = again.slos.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(named, ["own", "pay-availability"]);
+        assert_eq!(definition(&again.slos[1], &again.events), d);
+        assert_eq!(
+            again.slos[1].label_names(&again.events),
+            ["service", "region"]
+        );
+        assert_eq!(again.warnings.len(), 1, "{:?}", again.warnings);
     }
 
     #[test]

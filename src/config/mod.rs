@@ -273,10 +273,20 @@ pub fn parse_value(text: &str, path: &Path) -> Result<serde_json::Value, ConfigE
 
 /// Checks a config's generic value against the schema, and validates it.
 pub fn from_value(value: &serde_json::Value, path: &Path) -> Result<Config, ConfigError> {
+    from_value_pinned(value, path, &[])
+}
+
+/// [`from_value`], with the SLOs named in `pinned` held at the definitions `value` gives
+/// them by governance (see [`raw::RawConfig::pinned`]).
+pub fn from_value_pinned(
+    value: &serde_json::Value,
+    path: &Path,
+    pinned: &[String],
+) -> Result<Config, ConfigError> {
     // Two steps so that every error can name its SLO: YAML syntax errors come with a line
     // and column from the YAML parser; schema errors come with a path (`slos[2].window`)
     // whose SLO name is looked up in the generic value.
-    let raw: raw::RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
+    let mut raw: raw::RawConfig = serde_path_to_error::deserialize(value).map_err(|e| {
         let at = e.path().to_string();
         let (slo, field) = split_slo_path(value, &at);
         ConfigError::Invalid {
@@ -286,6 +296,7 @@ pub fn from_value(value: &serde_json::Value, path: &Path) -> Result<Config, Conf
             message: e.into_inner().to_string(),
         }
     })?;
+    raw.pinned = pinned.to_vec();
     let mut config = validate(&raw).map_err(|e| ConfigError::Invalid {
         path: path.to_owned(),
         slo: e.slo,

@@ -20,6 +20,12 @@ pub struct RawConfig {
     /// Optional when `services` rules generate SLOs.
     #[serde(default)]
     pub slos: Vec<RawSlo>,
+    /// SLOs that governance holds at their approved definition while a change waits for
+    /// approvals (set by the decision log, never read from the file): their objective
+    /// may sit below a tier floor raised meanwhile, and each replaces the SLO of the
+    /// same name that a services rule generates.
+    #[serde(skip)]
+    pub pinned: Vec<String>,
     /// Named reliability promises that SLOs and services rules refer to.
     #[serde(default)]
     pub tiers: BTreeMap<String, super::tiers::RawTier>,
@@ -109,6 +115,12 @@ pub struct RawSlo {
     pub window: Option<String>,
     /// A name under `tiers`: defaults and floors of the objective, window and threshold.
     pub tier: Option<String>,
+    /// With a glob `service` (e.g. `payments-*`): services the glob leaves out.
+    #[serde(default)]
+    pub except_services: Vec<String>,
+    /// Globs on `route` or labels that an event must match, as a services rule's.
+    #[serde(default, rename = "match")]
+    pub match_: BTreeMap<String, String>,
     /// Burn-rate alert rules; default: the SRE Workbook's, scaled to `window`.
     pub alerts: Option<super::alerting::RawSloAlerts>,
     /// Replaces the top-level `budget_policy` for this SLO.

@@ -255,6 +255,7 @@ impl Policies {
         raw: &RawSlo,
         slo: &Slo,
         from: Option<TierFrom>,
+        pinned: bool,
         warnings: &mut Vec<String>,
     ) -> Result<(), (String, String)> {
         let mut inherited = Vec::new();
@@ -270,7 +271,14 @@ impl Policies {
             }
             if let Some((field, message)) = below_floor(slo, tier, from, &self.rules) {
                 let field = format!("slos[{i}].{field}");
-                match self.tier_floor {
+                // A pinned SLO keeps the promise approved before the floor was raised,
+                // until the change to the new floor is approved.
+                let mode = if pinned {
+                    FloorMode::Warn
+                } else {
+                    self.tier_floor
+                };
+                match mode {
                     FloorMode::Error => {
                         return Err((
                             field,

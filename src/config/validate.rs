@@ -59,6 +59,23 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         raw.state.is_some(),
     )
     .map_err(|(field, m)| err(None, field, m))?;
+    if let Some(g) = &governance
+        && let Some((i, t)) = g
+            .tiers
+            .iter()
+            .enumerate()
+            .find(|(_, t)| policies.tier(t).is_none())
+    {
+        let known = policies.tiers.iter().map(|t| t.name.as_str());
+        return Err(err(
+            None,
+            format!("governance.tiers[{i}]"),
+            format!(
+                "no tier is named `{t}`; tiers are {}",
+                listing(known, "none defined (add a `tiers` section)")
+            ),
+        ));
+    }
     let decision = super::decisions::build_decision(raw.decision.as_ref(), "decision", None, false)
         .map_err(|(field, m)| err(None, field, m))?;
     let mut warnings = Vec::new();
@@ -98,8 +115,9 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
                 "another SLO has the same name; names must be unique".into(),
             ));
         }
+        let pinned = raw.pinned.contains(&slo.name);
         policies
-            .admit(i, raw_slo, &slo, from, &mut warnings)
+            .admit(i, raw_slo, &slo, from, pinned, &mut warnings)
             .map_err(|(field, m)| err(Some(&slo.name), field, m))?;
         slos.push(slo);
     }
@@ -107,6 +125,10 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         .generate(&slos, &windows, raw.alerting.as_ref(), &budget_policy)
         .map_err(|(field, m)| err(None, field, m))?;
     for (rule, slo) in generated {
+        if raw.pinned.contains(&slo.name) && slos.iter().any(|s| s.name == slo.name) {
+            // Held at its approved definition, written as an explicit SLO.
+            continue;
+        }
         if !names.insert(slo.name.clone()) {
             return Err(err(
                 None,
@@ -194,8 +216,32 @@ fn validate_slo(
     let service = match raw.service.trim() {
         "" => return fail("service", "name a service, or `*` for every service".into()),
         "*" => ServiceMatch::Any,
+        glob if glob.contains(['*', '?']) => match super::Glob::new(glob) {
+            Ok(glob) => ServiceMatch::Glob {
+                glob,
+                except: raw.except_services.clone(),
+            },
+            Err(m) => return fail("service", m),
+        },
         exact => ServiceMatch::Exact(exact.to_owned()),
     };
+    if !raw.except_services.is_empty() && !matches!(service, ServiceMatch::Glob { .. }) {
+        return fail(
+            "except_services",
+            "only a glob `service` (such as `payments-*`) leaves services out".into(),
+        );
+    }
+    let mut selector_globs = Vec::with_capacity(raw.match_.len());
+    for (key, pattern) in &raw.match_ {
+        let field = match field_of(events, key) {
+            Ok(f) => f,
+            Err(m) => return fail(&format!("match.{key}"), m),
+        };
+        match super::Glob::new(pattern) {
+            Ok(glob) => selector_globs.push((field, glob)),
+            Err(m) => return fail(&format!("match.{key}"), m),
+        }
+    }
     let tier = match policies.tier_of(raw) {
         Ok(tier) => tier,
         Err(m) => return fail("tier", m),
@@ -297,7 +343,7 @@ fn validate_slo(
         name: name.to_owned(),
         service,
         selector,
-        selector_globs: Vec::new(),
+        selector_globs,
         group_by,
         indicator,
         objective,

@@ -182,12 +182,13 @@ fn slo_of(name: &str, definition: &Value, document: &Value) -> Option<Slo> {
     }
     map.insert("name".into(), name.into());
     let mut mini = json!({ "slos": [slo] });
-    for key in ["events", "state", "governance"] {
+    for key in ["events", "state", "governance", "tiers", "policy"] {
         if let Some(part) = document.get(key).filter(|v| !v.is_null()) {
             mini[key] = part.clone();
         }
     }
-    let config = crate::config::from_value(&mini, std::path::Path::new("(decision log)")).ok()?;
+    let path = std::path::Path::new("(decision log)");
+    let config = crate::config::from_value_pinned(&mini, path, &[name.to_owned()]).ok()?;
     config.slos.into_iter().next()
 }
 
@@ -195,6 +196,10 @@ fn slo_of(name: &str, definition: &Value, document: &Value) -> Option<Slo> {
 /// version of it, or added back when the file removes it.
 pub fn pinned(document: &Value, pins: &[Pin]) -> Value {
     let mut value = document.clone();
+    // A file of services rules only has no `slos`; a pinned generated SLO goes there.
+    if value.get("slos").is_none_or(Value::is_null) && !pins.is_empty() {
+        value["slos"] = Value::Array(Vec::new());
+    }
     let Some(slos) = value.get_mut("slos").and_then(Value::as_array_mut) else {
         return value;
     };

@@ -148,7 +148,8 @@ fn held(
         return Ok(file.clone());
     }
     let value = decisions::pinned(&document.value, &outcome.pins);
-    crate::config::from_value(&value, &document.path)
+    let names: Vec<String> = outcome.pins.iter().map(|p| p.slo.clone()).collect();
+    crate::config::from_value_pinned(&value, &document.path, &names)
 }
 
 /// Logs `outcome`'s warnings, appends its entries durably and produces them.

@@ -397,3 +397,27 @@ slos:
         "{message}"
     );
 }
+
+#[test]
+fn an_explicit_slo_may_match_services_by_glob() {
+    let c = ok(r#"
+slos:
+  - { name: g, service: "pay-*", except_services: [pay-legacy], match: { route: "POST *" }, indicator: { type: availability }, objective: 99, window: 1d }
+"#);
+    let g = &c.slos[0];
+    let ServiceMatch::Glob { glob, except } = &g.service else {
+        panic!("{:?}", g.service)
+    };
+    assert!(glob.matches("pay-api") && !glob.matches("cart"));
+    assert_eq!(except, &["pay-legacy".to_owned()]);
+    assert_eq!(g.selector_globs.len(), 1);
+    assert_eq!(g.label_names(&c.events), ["service"]);
+    rejected(
+        "slos:\n  - { name: x, service: pay, except_services: [a], indicator: { type: availability }, objective: 99, window: 1d }\n",
+        &["slos[0].except_services", "only a glob `service`"],
+    );
+    rejected(
+        "slos:\n  - { name: x, service: pay, match: { zone: \"a*\" }, indicator: { type: availability }, objective: 99, window: 1d }\n",
+        &["slos[0].match.zone"],
+    );
+}

@@ -228,3 +228,61 @@ fn a_governed_slo_removed_from_the_file_stays_until_approved() {
     assert_eq!(names, ["cart", "pay"]);
     assert!(held.slos[1].approval_required);
 }
+
+#[test]
+fn a_governed_tier_holds_the_slos_its_rule_generates() {
+    let (_, alice) = keygen([1; 32]);
+    let (_, bob) = keygen([2; 32]);
+    let fleet = |availability: &str| {
+        let text = format!(
+            "state: {{ dir: /tmp/unused }}\n\
+             governance: {{ approvers: {{ alice: \"{alice}\", bob: \"{bob}\" }}, quorum: 2, tiers: [P0] }}\n\
+             tiers:\n  P0: {{ availability: {availability}, window: 30d }}\n  P3: {{ availability: 90, window: 30d }}\n\
+             services:\n  - {{ match: {{ service: \"pay-*\" }}, tier: P0, name: pay }}\n  - {{ match: {{ service: \"web-*\" }}, tier: P3, name: web }}\n"
+        );
+        let value = crate::config::parse_value(&text, Path::new("t.yaml")).unwrap();
+        (
+            crate::config::from_value(&value, Path::new("t.yaml")).unwrap(),
+            value,
+        )
+    };
+    let mut log = DecisionLog::in_memory();
+    let first = step(&mut log, &fleet("99.9"));
+    assert_eq!(
+        summary(&first),
+        [
+            ("pay-availability".into(), Change::Added, Status::Applied),
+            ("web-availability".into(), Change::Added, Status::Applied)
+        ]
+    );
+    // Raising the P0 floor changes the SLO the P0 rule generates: it waits, at 99.9 %.
+    let (config, value) = fleet("99.99");
+    let out = step(&mut log, &(config, value.clone()));
+    assert_eq!(
+        summary(&out),
+        [("pay-availability".into(), Change::Modified, Status::Pending)]
+    );
+    let names: Vec<String> = out.pins.iter().map(|p| p.slo.clone()).collect();
+    let held = crate::config::from_value_pinned(&pinned(&value, &out.pins), Path::new("t"), &names)
+        .unwrap();
+    let pay = held
+        .slos
+        .iter()
+        .find(|s| s.name == "pay-availability")
+        .unwrap();
+    assert_eq!(pay.objective, 0.999);
+    assert!(
+        matches!(&pay.service, crate::config::ServiceMatch::Glob { glob, .. } if glob.as_str() == "pay-*")
+    );
+    assert_eq!(
+        held.slos.len(),
+        2,
+        "the held SLO replaces the generated one"
+    );
+    assert_eq!(
+        held.warnings.len(),
+        1,
+        "below the raised floor: {:?}",
+        held.warnings
+    );
+}
