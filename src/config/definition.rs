@@ -10,7 +10,9 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{AlertRule, EventSchema, Field, Indicator, ServiceMatch, Severity, Slo};
+use super::{
+    AlertPolicy, AlertRule, Composite, EventSchema, Field, Indicator, ServiceMatch, Severity, Slo,
+};
 
 /// The definition of `slo`, whose label fields are named by `events`.
 pub fn definition(slo: &Slo, events: &EventSchema) -> Value {
@@ -29,13 +31,6 @@ pub fn definition(slo: &Slo, events: &EventSchema) -> Value {
             json!({ "type": "latency", "threshold_ms": threshold_ms })
         }
     };
-    let rules = |severity: Severity| -> Vec<Value> {
-        let of = slo.alerts.rules.iter().filter(|r| r.severity == severity);
-        of.map(|r: &AlertRule| {
-            json!({ "long": r.long.to_string(), "short": r.short.to_string(), "burn_rate": r.burn_rate })
-        })
-        .collect()
-    };
     let mut definition = json!({
         "service": match &slo.service {
             ServiceMatch::Exact(name) => name.clone(),
@@ -47,12 +42,7 @@ pub fn definition(slo: &Slo, events: &EventSchema) -> Value {
         "indicator": indicator,
         "objective": percent(slo.objective),
         "window": slo.window.to_string(),
-        "alerts": {
-            "page": rules(Severity::Page),
-            "ticket": rules(Severity::Ticket),
-            "min_events": slo.alerts.min_events,
-            "for": millis_text(slo.alerts.for_ms),
-        },
+        "alerts": alerts(&slo.alerts),
         "tier": slo.tier,
         "approval_required": slo.approval_required,
     });
@@ -98,6 +88,39 @@ pub fn changed_fields(old: &Value, new: &Value) -> Vec<String> {
     }
     fields.sort();
     fields
+}
+
+/// The definition of a composite, for the decision log: its components, objective,
+/// window and alert rules. Composites have no tier and no governance.
+pub fn composite_definition(composite: &Composite) -> Value {
+    let components: Vec<Value> = composite
+        .components
+        .iter()
+        .map(|c| json!({ "slo": c.slo, "weight": c.weight }))
+        .collect();
+    json!({
+        "components": components,
+        "objective": percent(composite.objective),
+        "window": composite.window.to_string(),
+        "alerts": alerts(&composite.alerts),
+    })
+}
+
+/// Alert rules written out, as an SLO's `alerts` is written.
+fn alerts(policy: &AlertPolicy) -> Value {
+    let rules = |severity: Severity| -> Vec<Value> {
+        let of = policy.rules.iter().filter(|r| r.severity == severity);
+        of.map(|r: &AlertRule| {
+            json!({ "long": r.long.to_string(), "short": r.short.to_string(), "burn_rate": r.burn_rate })
+        })
+        .collect()
+    };
+    json!({
+        "page": rules(Severity::Page),
+        "ticket": rules(Severity::Ticket),
+        "min_events": policy.min_events,
+        "for": millis_text(policy.for_ms),
+    })
 }
 
 /// `0.999` → `99.9`, the shortest decimal of the percent (no `99.89999999999999`).

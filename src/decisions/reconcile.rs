@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::governance::{self, ApprovalError, governed};
 use super::{ApprovalRecord, Change, DecisionLog, Entry, Status};
 use crate::config::decisions::{Governance, decode_signature};
-use crate::config::definition::{changed_fields, definition};
+use crate::config::definition::{changed_fields, composite_definition, definition};
 use crate::config::{Config, Slo};
 
 /// An SLO held at its applied definition while a change of it waits for approvals.
@@ -35,7 +35,9 @@ pub fn reconcile(log: &DecisionLog, file: &Config, document: &Value, now: &str) 
     let applied = log.applied();
     let pending = log.pending();
     let governance = file.decisions.governance.as_ref();
+    let composites = file.composites.iter().map(|c| c.name.as_str());
     let mut names: Vec<&str> = file.slos.iter().map(|s| s.name.as_str()).collect();
+    names.extend(composites);
     let removed: Vec<&str> = applied
         .keys()
         .map(String::as_str)
@@ -44,7 +46,12 @@ pub fn reconcile(log: &DecisionLog, file: &Config, document: &Value, now: &str) 
     names.extend(removed);
     for name in names {
         let slo = file.slos.iter().find(|s| s.name == name);
-        let new = slo.map(|s| definition(s, &file.events));
+        let composite = file.composites.iter().find(|c| c.name == name);
+        let new = match (slo, composite) {
+            (Some(s), _) => Some(definition(s, &file.events)),
+            (None, Some(c)) => Some(composite_definition(c)),
+            (None, None) => None,
+        };
         let old = applied.get(name);
         let change = match (old, &new) {
             (Some(a), Some(b)) if a == b => None,
@@ -104,8 +111,10 @@ pub fn reconcile(log: &DecisionLog, file: &Config, document: &Value, now: &str) 
         };
         // Adding an SLO needs no approval: it changes no promise anyone relies on yet,
         // and from then on every change of it is governed.
+        // A composite is no SLO of its own components' promise: it is logged, never held.
+        let was_composite = old.is_some_and(|d| d.get("components").is_some());
         let gate = match (governance, old) {
-            (Some(g), Some(old)) if change != Change::Added => {
+            (Some(g), Some(old)) if change != Change::Added && !was_composite => {
                 let governed = match slo_of(name, old, document) {
                     Some(s) => governed(&s, g),
                     None => {

@@ -286,3 +286,26 @@ fn a_governed_tier_holds_the_slos_its_rule_generates() {
         held.warnings
     );
 }
+
+#[test]
+fn a_composite_change_is_logged_and_never_held() {
+    let journey = |objective: &str| {
+        format!(
+            "composites:\n  - {{ name: journey, objective: {objective}, window: 30d, components: [{{ slo: pay, weight: 2 }}, {{ slo: cart }}] }}\n"
+        )
+    };
+    let mut log = DecisionLog::in_memory();
+    let first = step(&mut log, &file(&format!("{PAY}{CART}"), &journey("99")));
+    assert!(summary(&first).contains(&("journey".into(), Change::Added, Status::Applied)));
+    let out = step(&mut log, &file(&format!("{PAY}{CART}"), &journey("99.5")));
+    assert_eq!(
+        summary(&out),
+        [("journey".into(), Change::Modified, Status::Applied)]
+    );
+    assert_eq!(out.entries[0].fields, ["objective"]);
+    assert_eq!(
+        out.entries[0].new.as_ref().unwrap()["components"][0],
+        json!({ "slo": "pay", "weight": 2 })
+    );
+    assert!(out.pins.is_empty());
+}
