@@ -8,6 +8,11 @@
 //!   an ingest batch waited for the lock during the checkpoint, against a baseline
 //!   of the same ingestion with no checkpoint running.
 //! - `restore`: reading, checking and restoring that file into a new engine.
+//! - `reload`: a config reload's move of that state into an engine built for the new
+//!   config (`Engine::reconfigure`, under the engine's lock: counting pauses for it),
+//!   when an objective changes (the state moves as it is) and when an SLO leaves the
+//!   population (every series' rings are rebuilt without its good counts; an SLO that
+//!   joins starts a population of its own, so that is a move too).
 //!
 //! Run: `cargo bench --bench checkpoint` (figures in docs/performance.md).
 
@@ -133,5 +138,35 @@ fn main() {
         started.elapsed().as_secs_f64(),
         restored.memory().1
     );
+    let mut engine = restored;
+    for (what, text) in [
+        (
+            "objective changed",
+            CONFIG.replace("objective: 99.9,", "objective: 99.95,"),
+        ),
+        (
+            "an SLO leaves the population",
+            CONFIG
+                .lines()
+                .filter(|l| !l.contains("route-latency"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    ] {
+        let new = config::parse(&text, Path::new("bench.yaml")).expect("config");
+        let started = Instant::now();
+        let carried = engine.reconfigure(&new);
+        let took = started.elapsed();
+        assert!(
+            carried.restarted_slos.is_empty(),
+            "{:?}",
+            carried.restarted_slos
+        );
+        println!(
+            "reload ({what}): {:.1} ms for {} series carried",
+            took.as_secs_f64() * 1e3,
+            carried.series
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
