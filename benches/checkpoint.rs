@@ -17,8 +17,8 @@
 //! Run: `cargo bench --bench checkpoint` (figures in docs/performance.md).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use slipstream::config;
@@ -48,7 +48,11 @@ fn events(generator: &mut Generator, from: usize, n: usize, step_ms: i64) -> Vec
 }
 
 /// Ingests batches until `stop`; the longest wait for the engine's lock, and batches.
-fn ingest_until(engine: &Mutex<Engine>, lines: &[Vec<u8>], stop: &AtomicBool) -> (Duration, usize) {
+fn ingest_until(
+    engine: &parking_lot::Mutex<Engine>,
+    lines: &[Vec<u8>],
+    stop: &AtomicBool,
+) -> (Duration, usize) {
     let mut longest = Duration::ZERO;
     let mut batches = 0;
     for (i, batch) in lines.chunks(BATCH).cycle().enumerate() {
@@ -56,7 +60,7 @@ fn ingest_until(engine: &Mutex<Engine>, lines: &[Vec<u8>], stop: &AtomicBool) ->
             break;
         }
         let asked = Instant::now();
-        let mut engine = engine.lock().unwrap();
+        let mut engine = engine.lock();
         longest = longest.max(asked.elapsed());
         engine.ingest_all(batch.iter().map(Vec::as_slice));
         engine.advance("bench", 0, i as i64 + 1);
@@ -88,7 +92,7 @@ fn main() {
         bytes as f64 / 1e6
     );
     assert!(series >= SERIES * 95 / 100, "only {series} series");
-    let engine = Arc::new(Mutex::new(engine));
+    let engine = Arc::new(parking_lot::Mutex::new(engine));
 
     // Baseline: the same ingestion with no checkpoint running.
     let stop = AtomicBool::new(false);

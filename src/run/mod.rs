@@ -91,7 +91,7 @@ pub enum RunError {
 
 /// What the consumer thread, the evaluator and the API share.
 pub struct Shared {
-    pub engine: Arc<Mutex<Engine>>,
+    pub engine: Arc<parking_lot::Mutex<Engine>>,
     pub status: Arc<SourceStatus>,
     pub evaluation: Evaluation,
     /// The newest report the evaluator made, for `demo`'s summary and the OTLP gauges.
@@ -131,7 +131,7 @@ impl Shared {
 
     /// Evaluates at `at_ms`, or now; under the engine's lock, off the async threads.
     pub fn evaluate(&self, at_ms: Option<i64>) -> Result<Report, EvalError> {
-        let engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        let engine = self.engine.lock();
         let at = at_ms.unwrap_or_else(|| self.now_ms(&engine));
         engine.evaluate(at)
     }
@@ -219,7 +219,7 @@ async fn start_inner(
             (None, Engine::new(config))
         }
     };
-    let engine = Arc::new(Mutex::new(engine));
+    let engine = Arc::new(parking_lot::Mutex::new(engine));
     let checkpointer = match (store, &config.state, &checkpoint_stats) {
         (Some(store), Some(state), Some(stats)) => Some(Arc::new(Checkpointer::new(
             store,
@@ -433,7 +433,7 @@ async fn evaluate_every(
         let published = tokio::task::spawn_blocking(move || {
             let started = Instant::now();
             let (report, live_series, config, generation) = {
-                let engine = shared.engine.lock().unwrap_or_else(|e| e.into_inner());
+                let engine = shared.engine.lock();
                 let at = shared.now_ms(&engine);
                 let generation = shared.generation.load(Ordering::Relaxed);
                 (

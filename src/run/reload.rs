@@ -354,7 +354,7 @@ impl Reloader {
     /// evaluator and the API read the config under the engine's lock.
     fn apply(&self, next: Config) -> String {
         let _no_checkpoint = self.checkpointer.as_ref().map(|c| c.hold());
-        let mut engine = self.shared.engine.lock().unwrap_or_else(|e| e.into_inner());
+        let mut engine = self.shared.engine.lock();
         let carried = engine.reconfigure(&next);
         let slos = next.slos.len();
         *self

@@ -35,7 +35,7 @@ const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
 pub struct SourceContext {
     pub(super) status: Arc<SourceStatus>,
     pub(super) in_flight: InFlight,
-    pub(super) engine: Arc<Mutex<Engine>>,
+    pub(super) engine: Arc<parking_lot::Mutex<Engine>>,
     pub(super) checkpointer: Option<Arc<Checkpointer>>,
     pub(super) dead_letter: Option<DeadLetterSink>,
 }
@@ -166,7 +166,7 @@ impl SourceContext {
     /// Sets each assigned partition that the engine's state covers to start right after
     /// it: the state, not the group's committed offset, says what is counted.
     fn start_from_state(&self, tpl: &mut TopicPartitionList) {
-        let engine = self.engine.lock().unwrap_or_else(|e| e.into_inner());
+        let engine = self.engine.lock();
         let starts: Vec<SourcePosition> = tpl
             .elements()
             .iter()

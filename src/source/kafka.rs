@@ -14,7 +14,7 @@
 //! (at-least-once: a crash can replay a batch, never lose one).
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
@@ -87,7 +87,7 @@ impl KafkaSource {
     pub fn connect(
         settings: &KafkaSettings,
         status: Arc<SourceStatus>,
-        engine: Arc<Mutex<Engine>>,
+        engine: Arc<parking_lot::Mutex<Engine>>,
         durability: Durability,
     ) -> Result<KafkaSource, SourceError> {
         // With checkpoints, only a durable checkpoint commits.
@@ -254,7 +254,7 @@ impl<'a> Ingest<'a> {
             let now_ms = SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as i64);
-            let mut engine = context.engine.lock().unwrap_or_else(|e| e.into_inner());
+            let mut engine = context.engine.lock();
             engine.set_latest_valid(Some(now_ms + self.max_clock_skew_ms));
             // A message without a payload (a tombstone) is not JSON: counted, not lost.
             engine.ingest_all(batch.iter().map(|m| m.payload().unwrap_or(b"")));
