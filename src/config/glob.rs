@@ -26,9 +26,15 @@ impl Glob {
             return Err("an empty pattern matches nothing; use `*` to match anything".into());
         }
         Ok(Glob {
-            literal: !pattern.contains(['*', '?']),
+            literal: !Glob::is_pattern(pattern),
             pattern: pattern.into(),
         })
+    }
+
+    /// Whether `text` has a wildcard (`*` or `?`), so that it names services by pattern
+    /// rather than one service by name.
+    pub fn is_pattern(text: &str) -> bool {
+        text.contains(['*', '?'])
     }
 
     pub fn as_str(&self) -> &str {

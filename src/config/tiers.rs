@@ -227,8 +227,9 @@ impl Policies {
                 None => Err(self.unknown_tier(name)),
             };
         }
+        // Rules apply to a service by name: a pattern (`*`, `payments-*`) is not one.
         let service = raw.service.trim();
-        if service == "*" {
+        if Glob::is_pattern(service) {
             return Ok(None);
         }
         let rule = self.rules.iter().position(|r| r.covers(service));

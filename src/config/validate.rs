@@ -216,7 +216,7 @@ fn validate_slo(
     let service = match raw.service.trim() {
         "" => return fail("service", "name a service, or `*` for every service".into()),
         "*" => ServiceMatch::Any,
-        glob if glob.contains(['*', '?']) => match super::Glob::new(glob) {
+        glob if super::Glob::is_pattern(glob) => match super::Glob::new(glob) {
             Ok(glob) => ServiceMatch::Glob {
                 glob,
                 except: raw.except_services.clone(),

@@ -412,6 +412,14 @@ slos:
     assert_eq!(except, &["pay-legacy".to_owned()]);
     assert_eq!(g.selector_globs.len(), 1);
     assert_eq!(g.label_names(&c.events), ["service"]);
+    // A rule matching the pattern's text does not give it a tier: rules apply by name.
+    let ruled = ok(r#"
+services:
+  - { match: { service: "pay-*" }, tier: P0, name: pay }
+slos:
+  - { name: g, service: "pay-*", indicator: { type: availability }, objective: 99, window: 1d }
+"#);
+    assert_eq!(ruled.slos[0].tier, None);
     rejected(
         "slos:\n  - { name: x, service: pay, except_services: [a], indicator: { type: availability }, objective: 99, window: 1d }\n",
         &["slos[0].except_services", "only a glob `service`"],
