@@ -87,8 +87,7 @@ pub fn build(
     if topics[0] == topics[1] || topics[0] == topics[2] || topics[1] == topics[2] {
         return Err((
             "scale_out".into(),
-            "the repartition, changelog and instances topics must be three different topics"
-                .into(),
+            "the repartition, changelog and instances topics must be three different topics".into(),
         ));
     }
     if owners == group {
@@ -127,7 +126,11 @@ pub fn build(
         partitions,
         group: owners,
         input_keyed: raw.input_keyed.unwrap_or(false),
-        flush_interval_ms: interval("flush_interval", &raw.flush_interval, DEFAULT_FLUSH_INTERVAL_MS)?,
+        flush_interval_ms: interval(
+            "flush_interval",
+            &raw.flush_interval,
+            DEFAULT_FLUSH_INTERVAL_MS,
+        )?,
         checkpoint_interval_ms: interval(
             "checkpoint_interval",
             &raw.checkpoint_interval,
@@ -147,7 +150,9 @@ mod tests {
 
     #[test]
     fn names_default_from_the_group() {
-        let s = build(Some(&raw()), "sli", &["events".into()]).unwrap().unwrap();
+        let s = build(Some(&raw()), "sli", &["events".into()])
+            .unwrap()
+            .unwrap();
         assert_eq!(s.repartition_topic, "sli-repartition");
         assert_eq!(s.changelog_topic, "sli-changelog");
         assert_eq!(s.instances_topic, "sli-instances");
@@ -165,15 +170,24 @@ mod tests {
         assert_eq!(e.0, "scale_out.repartition_topic");
         let mut r = raw();
         r.group = Some("sli".into());
-        assert_eq!(build(Some(&r), "sli", &[]).unwrap_err().0, "scale_out.group");
+        assert_eq!(
+            build(Some(&r), "sli", &[]).unwrap_err().0,
+            "scale_out.group"
+        );
         let mut r = raw();
         r.partitions = Some(0);
-        assert_eq!(build(Some(&r), "sli", &[]).unwrap_err().0, "scale_out.partitions");
+        assert_eq!(
+            build(Some(&r), "sli", &[]).unwrap_err().0,
+            "scale_out.partitions"
+        );
         let mut r = raw();
         r.changelog_topic = Some("sli-repartition".into());
         assert_eq!(build(Some(&r), "sli", &[]).unwrap_err().0, "scale_out");
         let mut r = raw();
         r.advertised_url = Some("10.0.0.1:9898".into());
-        assert_eq!(build(Some(&r), "sli", &[]).unwrap_err().0, "scale_out.advertised_url");
+        assert_eq!(
+            build(Some(&r), "sli", &[]).unwrap_err().0,
+            "scale_out.advertised_url"
+        );
     }
 }

@@ -92,13 +92,7 @@ impl Engine {
 
     /// Adds what another part of this instance read (stage 1) to the event counts.
     pub fn add_event_counts(&mut self, counts: &EventCounts) {
-        let c = &mut self.counts;
-        c.read += counts.read;
-        c.valid += counts.valid;
-        c.too_old += counts.too_old;
-        for (a, b) in c.invalid_by_reason.iter_mut().zip(&counts.invalid_by_reason) {
-            *a += b;
-        }
+        self.counts.add(counts);
     }
 
     /// Writes the state of the series of `labels` in `population`; `false` if there is
@@ -215,7 +209,14 @@ slos:
         let s = t0 / 1000;
         let outcome = partial.add_partial(p, labels(&["/a"]), s, t0 + 20, &[2, 1, 1], &first);
         assert_eq!(outcome, PartialOutcome::Counted);
-        partial.add_partial(p, labels(&["/a"]), s + 1, t0 + 1_500, &[1, 1, 0], &[b(350.0)]);
+        partial.add_partial(
+            p,
+            labels(&["/a"]),
+            s + 1,
+            t0 + 1_500,
+            &[1, 1, 0],
+            &[b(350.0)],
+        );
         partial.add_event_counts(direct.counts());
         let at = t0 + 60_000;
         assert_eq!(partial.evaluate(at), direct.evaluate(at));
