@@ -76,8 +76,10 @@ impl Peers {
             Ok(p) => p,
             Err(e) => return tracing::error!("peers: cannot create a producer: {e}"),
         };
+        // librdkafka wants a group for any consumer; this one never joins or commits.
         let tail: Result<BaseConsumer, _> =
             client_config(kafka, &[("client.id", "slipstream-peers")])
+                .set("group.id", format!("{}-peers", kafka.group))
                 .set("enable.auto.commit", "false")
                 .create();
         let tail = match tail {

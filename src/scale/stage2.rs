@@ -232,7 +232,9 @@ fn read_changelog(
     topic: &str,
     partitions: &[i32],
 ) -> Result<HashMap<Vec<u8>, Vec<u8>>, KafkaError> {
+    // librdkafka wants a group for any consumer; this one never joins or commits.
     let reader: BaseConsumer = client_config(kafka, &[("client.id", "slipstream-restore")])
+        .set("group.id", format!("{}-restore", kafka.group))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
         .create()?;
