@@ -220,10 +220,12 @@ async fn start_inner(
             (Some(store), engine)
         }
         _ => {
-            tracing::warn!(
-                "no `state` section: windows start empty at every restart, and a crash \
+            if config.scale_out.is_none() {
+                tracing::warn!(
+                    "no `state` section: windows start empty at every restart, and a crash \
                  re-reads events since the last commit"
-            );
+                );
+            }
             (None, Engine::new(config))
         }
     };
