@@ -12,6 +12,9 @@
 
 use rdkafka::ClientConfig;
 use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::topic_partition_list::TopicPartitionList;
+use rdkafka::types::RDKafkaRespErr;
 
 use crate::config::KafkaSettings;
 
@@ -57,6 +60,68 @@ pub fn log(level: RDKafkaLogLevel, fac: &str, message: &str) {
             tracing::info!(target: "librdkafka", "{fac}: {message}")
         }
         RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac}: {message}"),
+    }
+}
+
+/// A consumer's whole rebalance, for the contexts that take it over: `on_assign` runs
+/// before the partitions are taken (it may set their start offsets), `on_revoke` before
+/// they are given up; then the assignment is applied, incrementally under the
+/// cooperative protocol. `who` names the consumer in the logs.
+pub fn rebalance<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    err: RDKafkaRespErr,
+    tpl: &mut TopicPartitionList,
+    who: &str,
+    on_assign: impl FnOnce(&mut TopicPartitionList),
+    on_revoke: impl FnOnce(&TopicPartitionList),
+) {
+    let cooperative = matches!(
+        consumer.rebalance_protocol(),
+        RebalanceProtocol::Cooperative
+    );
+    let result = match err {
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+            on_assign(tpl);
+            tracing::info!("{who}: partitions assigned: {}", describe(tpl));
+            if cooperative {
+                consumer.incremental_assign(tpl)
+            } else {
+                consumer.assign(tpl)
+            }
+        }
+        RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+            on_revoke(tpl);
+            tracing::info!("{who}: partitions revoked: {}", describe(tpl));
+            if cooperative {
+                consumer.incremental_unassign(tpl)
+            } else {
+                consumer.unassign()
+            }
+        }
+        other => {
+            tracing::warn!(
+                "{who}: rebalance failed: {}",
+                rdkafka::error::RDKafkaErrorCode::from(other)
+            );
+            consumer.unassign()
+        }
+    };
+    if let Err(e) = result {
+        tracing::error!("{who}: cannot apply the new partition assignment: {e}");
+    }
+}
+
+/// `topic[partition], …` of a partition list, or `none`.
+pub fn describe(partitions: &TopicPartitionList) -> String {
+    let parts: Vec<String> = partitions
+        .elements()
+        .iter()
+        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
+        .collect();
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(", ")
     }
 }
 

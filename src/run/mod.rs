@@ -370,6 +370,7 @@ async fn start_inner(
         kafka,
         otlp,
         generation: 0,
+        releases: 0,
     };
     let scaled = config.scale_out.is_some();
     if scaled && decided.is_some() {
@@ -491,6 +492,8 @@ struct Outputs {
     otlp: Option<OtlpSink>,
     /// The config generation the outputs follow.
     generation: u64,
+    /// With scale_out: the partition releases they follow ([`ScaleStatus::releases`]).
+    releases: u64,
 }
 
 /// With `outputs.prometheus.sloth_compatible`: each SLO's name and exact service.
@@ -561,6 +564,7 @@ async fn evaluate_every(
                 alertmanager,
                 kafka,
                 generation: followed,
+                releases: followed_releases,
                 ..
             } = &mut *outputs;
             let mut alerts = shared.alerts.lock().unwrap_or_else(|e| e.into_inner());
@@ -571,6 +575,18 @@ async fn evaluate_every(
                 if let Some(am) = alertmanager.as_mut() {
                     am.set_runbook_url(config.alerting.runbook_url.clone());
                 }
+                alerts.forget_stale(&report, &config.slos, &config.composites);
+            }
+            let releases = shared
+                .scale
+                .as_ref()
+                .map_or(0, |(_, s)| s.releases.load(Ordering::Relaxed));
+            if *followed_releases != releases {
+                // Partitions were given up: their series are served by their new owner
+                // now, so they leave this instance's /metrics and alerts (as after a
+                // reload that removes them).
+                *followed_releases = releases;
+                prometheus.reconfigure(sloth_services(&config));
                 alerts.forget_stale(&report, &config.slos, &config.composites);
             }
             let transitions = alerts.update(&report, &config.slos, &config.composites);

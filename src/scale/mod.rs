@@ -44,6 +44,8 @@ pub struct ScaleStatus {
     pub overlap: AtomicU64,
     pub changelog_written: AtomicU64,
     pub changelog_restored: AtomicU64,
+    /// Times stage 2 gave partitions up: their series must leave /metrics and the alerts.
+    pub releases: AtomicU64,
 }
 
 impl ScaleStatus {

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -249,21 +249,13 @@ impl ConsumerContext for Stage1Context {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = matches!(
-            consumer.rebalance_protocol(),
-            RebalanceProtocol::Cooperative
-        );
-        let result = match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                self.lock().take_plans(consumer, tpl);
-                tracing::info!("stage 1: input partitions assigned: {}", tpl.count());
-                if cooperative {
-                    consumer.incremental_assign(tpl)
-                } else {
-                    consumer.assign(tpl)
-                }
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+        crate::kafka_client::rebalance(
+            consumer,
+            err,
+            tpl,
+            "stage 1",
+            |tpl| self.lock().take_plans(consumer, tpl),
+            |tpl| {
                 let mut state = self.lock();
                 state.flush(consumer, &self.engine);
                 for e in tpl.elements() {
@@ -272,22 +264,8 @@ impl ConsumerContext for Stage1Context {
                         .replaying
                         .retain(|(t, p, _)| !(*p == e.partition() && t == e.topic()));
                 }
-                drop(state);
-                tracing::info!("stage 1: input partitions revoked: {}", tpl.count());
-                if cooperative {
-                    consumer.incremental_unassign(tpl)
-                } else {
-                    consumer.unassign()
-                }
-            }
-            other => {
-                tracing::warn!("stage 1 rebalance failed: {other:?}");
-                consumer.unassign()
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!("stage 1: cannot apply the new assignment: {e}");
-        }
+            },
+        );
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
         self.source
             .assigned_partitions

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -226,7 +226,7 @@ impl Stage2Context {
 }
 
 /// The newest value of every key of the changelog's `partitions`, read from the start
-/// to the end they had when reading began.
+/// to the end librdkafka reports (`PartitionEOF`).
 fn read_changelog(
     kafka: &KafkaSettings,
     topic: &str,
@@ -236,42 +236,43 @@ fn read_changelog(
     let reader: BaseConsumer = client_config(kafka, &[("client.id", "slipstream-restore")])
         .set("group.id", format!("{}-restore", kafka.group))
         .set("enable.auto.commit", "false")
-        .set("enable.partition.eof", "false")
+        // The end of a partition is where librdkafka says it is: some brokers (Tansu)
+        // report a high watermark inside the last batch.
+        .set("enable.partition.eof", "true")
         .create()?;
-    let mut ends = HashMap::new();
+    // Partitions not read to their end yet; the watermarks only say which hold records.
+    let mut unread = std::collections::HashSet::new();
     let mut list = TopicPartitionList::new();
     for &p in partitions {
         let (lo, hi) = reader.fetch_watermarks(topic, p, Duration::from_secs(10))?;
         if hi > lo {
-            ends.insert(p, hi);
+            unread.insert(p);
             list.add_partition_offset(topic, p, Offset::Offset(lo))?;
         }
     }
     let mut latest = HashMap::new();
-    if ends.is_empty() {
+    if unread.is_empty() {
         return Ok(latest);
     }
     reader.assign(&list)?;
     let deadline = Instant::now() + RESTORE_WAIT;
-    while !ends.is_empty() {
+    while !unread.is_empty() {
         if Instant::now() > deadline {
             return Err(KafkaError::Canceled);
         }
-        let Some(m) = reader.poll(POLL_WAIT) else {
-            continue;
+        let m = match reader.poll(POLL_WAIT) {
+            None => continue,
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                unread.remove(&p);
+                continue;
+            }
+            Some(m) => m?,
         };
-        let m = m?;
         if let Some(key) = m.key() {
             match m.payload() {
                 Some(value) => latest.insert(key.to_vec(), value.to_vec()),
                 None => latest.remove(key),
             };
-        }
-        if ends
-            .get(&m.partition())
-            .is_some_and(|&hi| m.offset() + 1 >= hi)
-        {
-            ends.remove(&m.partition());
         }
     }
     Ok(latest)
@@ -290,48 +291,24 @@ impl ConsumerContext for Stage2Context {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = matches!(
-            consumer.rebalance_protocol(),
-            RebalanceProtocol::Cooperative
-        );
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-        let result = match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                self.restore(&partitions);
-                tracing::info!("stage 2: partitions assigned: {partitions:?}");
-                if cooperative {
-                    consumer.incremental_assign(tpl)
-                } else {
-                    consumer.assign(tpl)
-                }
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+        crate::kafka_client::rebalance(
+            consumer,
+            err,
+            tpl,
+            "stage 2",
+            |_| self.restore(&partitions),
+            |_| {
                 self.checkpoint(consumer, Some(&partitions));
-                {
-                    let mut engine = self.engine.lock();
-                    let mut owner = self.lock_owner();
-                    let gone = owner.release(&mut engine, &partitions);
-                    tracing::info!(
-                        "stage 2: partitions revoked: {partitions:?} ({gone} series let go)"
-                    );
-                }
+                let mut engine = self.engine.lock();
+                let gone = self.lock_owner().release(&mut engine, &partitions);
+                drop(engine);
+                tracing::info!("stage 2: {gone} series let go");
+                self.status.releases.fetch_add(1, Ordering::Relaxed);
                 let mut positions = self.positions.lock().unwrap_or_else(|e| e.into_inner());
                 positions.retain(|p, _| !partitions.contains(p));
-                drop(positions);
-                if cooperative {
-                    consumer.incremental_unassign(tpl)
-                } else {
-                    consumer.unassign()
-                }
-            }
-            other => {
-                tracing::warn!("stage 2 rebalance failed: {other:?}");
-                consumer.unassign()
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!("stage 2: cannot apply the new assignment: {e}");
-        }
+            },
+        );
         self.set_owned(consumer);
     }
 }

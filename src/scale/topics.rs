@@ -2,20 +2,19 @@
 //! producer that hands back only once every record of a batch is acknowledged.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::{ClientContext, DefaultClientContext};
-use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::DeliveryResult;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use super::preagg::Produced;
 use crate::config::KafkaSettings;
 use crate::config::scale_out::ScaleOutSettings;
 use crate::kafka_client::client_config;
+use crate::sink::kafka::{Counting, KafkaSinkStats};
 
 /// How long one attempt to deliver a batch may take before it is sent again.
 const DELIVERY_WAIT: Duration = Duration::from_secs(30);
@@ -55,47 +54,16 @@ pub async fn create(kafka: &KafkaSettings, scale: &ScaleOutSettings) -> Result<(
     Ok(())
 }
 
-/// Counts deliveries, so that a batch is known to be acknowledged in full.
-#[derive(Default)]
-pub struct Deliveries {
-    pub delivered: AtomicU64,
-    pub failed: AtomicU64,
-}
-
-pub struct Counting(Arc<Deliveries>);
-
-impl ClientContext for Counting {
-    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
-        crate::kafka_client::log(level, fac, message);
-    }
-}
-
-impl ProducerContext for Counting {
-    type DeliveryOpaque = ();
-
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        let counter = match result {
-            Ok(_) => &self.0.delivered,
-            Err((e, _)) => {
-                tracing::warn!("internal topic: a record was not delivered: {e}");
-                &self.0.failed
-            }
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
 /// An idempotent producer of internal records.
 pub struct BatchProducer {
     producer: BaseProducer<Counting>,
-    deliveries: Arc<Deliveries>,
-    /// Bytes of keys and values delivered.
-    pub bytes: AtomicU64,
+    /// Counted by the delivery callback: a batch is delivered when none failed.
+    deliveries: Arc<KafkaSinkStats>,
 }
 
 impl BatchProducer {
     pub fn new(kafka: &KafkaSettings, client_id: &str) -> Result<BatchProducer, KafkaError> {
-        let deliveries = Arc::new(Deliveries::default());
+        let deliveries = Arc::new(KafkaSinkStats::default());
         let producer = client_config(kafka, &[("linger.ms", "5"), ("compression.type", "lz4")])
             .set("client.id", client_id)
             .set("enable.idempotence", "true")
@@ -104,7 +72,6 @@ impl BatchProducer {
         Ok(BatchProducer {
             producer,
             deliveries,
-            bytes: AtomicU64::new(0),
         })
     }
 
@@ -138,8 +105,6 @@ impl BatchProducer {
             let flushed = self.producer.flush(DELIVERY_WAIT);
             let failed = self.deliveries.failed.load(Ordering::Relaxed) > failed_before;
             if flushed.is_ok() && !failed {
-                let bytes: usize = records.iter().map(|r| r.key.len() + r.value.len()).sum();
-                self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
                 return true;
             }
             if stop.load(Ordering::Relaxed) {

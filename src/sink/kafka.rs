@@ -35,7 +35,7 @@ pub struct KafkaSinkStats {
 }
 
 /// Counts delivery results into its stats (shared with the dead-letter producer).
-pub(super) struct Counting(pub(super) Arc<KafkaSinkStats>);
+pub(crate) struct Counting(pub(crate) Arc<KafkaSinkStats>);
 
 impl ClientContext for Counting {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {

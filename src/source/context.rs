@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -117,21 +117,13 @@ impl ConsumerContext for SourceContext {
         err: RDKafkaRespErr,
         tpl: &mut TopicPartitionList,
     ) {
-        let cooperative = matches!(
-            consumer.rebalance_protocol(),
-            RebalanceProtocol::Cooperative
-        );
-        let result = match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
-                self.start_from_state(tpl);
-                tracing::info!("partitions assigned: {}", describe(tpl));
-                if cooperative {
-                    consumer.incremental_assign(tpl)
-                } else {
-                    consumer.assign(tpl)
-                }
-            }
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+        crate::kafka_client::rebalance(
+            consumer,
+            err,
+            tpl,
+            "source",
+            |tpl| self.start_from_state(tpl),
+            |_| {
                 // The next owner starts from the committed offsets: let the batches
                 // already polled be counted, then make them durable and commit.
                 if !self.in_flight.wait_drained(REVOKE_WAIT) {
@@ -140,21 +132,8 @@ impl ConsumerContext for SourceContext {
                     );
                 }
                 make_durable(consumer, CommitMode::Sync, "before giving up partitions");
-                tracing::info!("partitions revoked: {}", describe(tpl));
-                if cooperative {
-                    consumer.incremental_unassign(tpl)
-                } else {
-                    consumer.unassign()
-                }
-            }
-            other => {
-                tracing::warn!("rebalance failed: {}", RDKafkaErrorCode::from(other));
-                consumer.unassign()
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!("cannot apply the new partition assignment: {e}");
-        }
+            },
+        );
         let assigned = consumer.assignment().map(|a| a.count()).unwrap_or(0);
         self.status
             .assigned_partitions
@@ -233,19 +212,6 @@ pub(super) fn make_durable(consumer: &BaseConsumer<SourceContext>, mode: CommitM
     match consumer.commit(&list, mode) {
         Ok(()) => tracing::debug!("checkpointed offsets committed {when}"),
         Err(e) => tracing::warn!("cannot commit checkpointed offsets {when}: {e}"),
-    }
-}
-
-fn describe(partitions: &TopicPartitionList) -> String {
-    let parts: Vec<String> = partitions
-        .elements()
-        .iter()
-        .map(|e| format!("{}[{}]", e.topic(), e.partition()))
-        .collect();
-    if parts.is_empty() {
-        "none".into()
-    } else {
-        parts.join(", ")
     }
 }
 
