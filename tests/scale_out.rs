@@ -18,22 +18,57 @@ use std::time::{Duration, Instant};
 
 use common::broker::{Tansu, produce};
 use common::cluster::{
-    INPUT, Instance, PARTITIONS, SCALE_OUT, assert_none, config, counted, differences, events,
-    minute_after, settle, wait_for_owners,
+    INPUT, Instance, PARTITIONS, SCALE_OUT, assert_none, compare_series, config, counted,
+    differences, events, minute_after, series_of, settle, wait_for_owners,
 };
 use serde_json::Value;
 
 /// How long the deployment may take to count what the single instance counted.
 const CONVERGE: Duration = Duration::from_secs(60);
 
-/// A broker with the input topic, the deployment's config and the single instance's.
-fn setup() -> Option<(Tansu, String, String)> {
+/// A broker with the input topic, three instances of a deployment owning the
+/// partitions between them, and the single instance.
+struct Setup {
+    tansu: Tansu,
+    /// The deployment's config, for one more instance.
+    deployment: String,
+    single_conf: String,
+    instances: Vec<Instance>,
+    single: Instance,
+    started: Instant,
+}
+
+fn three_and_one() -> Option<Setup> {
     let tansu = Tansu::start()?;
+    let started = Instant::now();
     tansu.create_topic(INPUT, PARTITIONS);
     let brokers = tansu.brokers();
     let deployment = config(&brokers, "scale", Some(SCALE_OUT));
-    let single = config(&brokers, "single", None);
-    Some((tansu, deployment, single))
+    let single_conf = config(&brokers, "single", None);
+    let instances: Vec<Instance> = ["a", "b", "c"]
+        .iter()
+        .map(|name| Instance::start(name, &deployment))
+        .collect();
+    let single = Instance::start("single", &single_conf);
+    wait_for_owners(
+        &instances.iter().collect::<Vec<_>>(),
+        Duration::from_secs(60),
+    );
+    eprintln!("3 instances own the partitions: {:?}", started.elapsed());
+    Some(Setup {
+        tansu,
+        deployment,
+        single_conf,
+        instances,
+        single,
+        started,
+    })
+}
+
+impl Setup {
+    fn produce(&self, records: &[(i32, Vec<u8>)]) {
+        produce(&self.tansu.brokers(), INPUT, records);
+    }
 }
 
 /// Waits until the single instance has read all `n` events, then waits until
@@ -79,36 +114,28 @@ fn engine_report(conf: &str, records: &[(i32, Vec<u8>)], at: &str) -> Value {
 
 #[test]
 fn three_instances_match_one() {
-    let Some((tansu, deployment, single_conf)) = setup() else {
-        return;
-    };
-    let started = Instant::now();
-    let instances: Vec<Instance> = ["a", "b", "c"]
-        .iter()
-        .map(|name| Instance::start(name, &deployment))
-        .collect();
-    let all: Vec<&Instance> = instances.iter().collect();
-    let single = Instance::start("single", &single_conf);
-    wait_for_owners(&all, Duration::from_secs(60));
-    eprintln!("3 instances own the partitions: {:?}", started.elapsed());
-
+    let Some(setup) = three_and_one() else { return };
+    let Setup {
+        instances, single, ..
+    } = &setup;
     let records = events(12_000, 1, 600);
     let at = minute_after(&records);
-    produce(&tansu.brokers(), INPUT, &records);
-    assert_same_counts(&all, &single, records.len() as u64, &at, true);
-    eprintln!("counts equal: {:?}", started.elapsed());
+    setup.produce(&records);
+    let all: Vec<&Instance> = instances.iter().collect();
+    assert_same_counts(&all, single, records.len() as u64, &at, true);
+    eprintln!("counts equal: {:?}", setup.started.elapsed());
 
     // The reference itself is right: an engine fed every event once agrees with it.
     let mut diffs = Vec::new();
-    let want = engine_report(&single_conf, &records, &at);
+    let want = engine_report(&setup.single_conf, &records, &at);
     let got = single.whole(&at);
-    common::cluster::compare_series(
+    compare_series(
         "single instance against the in-process engine",
-        &common::cluster::series_of(&got, &mut diffs),
-        &common::cluster::series_of(&want, &mut diffs),
+        &series_of(&got, &mut diffs),
+        &series_of(&want, &mut diffs),
         &mut diffs,
     );
-    assert_none("the reference", &diffs, &[&single]);
+    assert_none("the reference", &diffs, &[single]);
     // Every SLO kind is there, with bad events and latency percentiles to compare.
     let slos = want["slos"].as_array().unwrap();
     assert!(slos.len() > 60, "only {} series", slos.len());
@@ -124,86 +151,67 @@ fn three_instances_match_one() {
 
 #[test]
 fn killed_instance_partitions_move_counts_stay_exact() {
-    let Some((tansu, deployment, single_conf)) = setup() else {
+    let Some(mut setup) = three_and_one() else {
         return;
     };
-    let started = Instant::now();
-    let mut instances: Vec<Instance> = ["a", "b", "c"]
-        .iter()
-        .map(|name| Instance::start(name, &deployment))
-        .collect();
-    let single = Instance::start("single", &single_conf);
-    wait_for_owners(
-        &instances.iter().collect::<Vec<_>>(),
-        Duration::from_secs(60),
-    );
-    eprintln!("3 instances own the partitions: {:?}", started.elapsed());
-
     let records = events(10_000, 2, 720);
     let at = minute_after(&records);
     let (first, rest) = records.split_at(records.len() / 2);
-    produce(&tansu.brokers(), INPUT, first);
-    let victim = instances.remove(1);
+    setup.produce(first);
+    let victim = setup.instances.remove(1);
     wait_until_counting(&victim, &at);
     let status = victim.run.stop("KILL", Duration::from_secs(10));
     assert!(!status.success(), "SIGKILL: {status}");
-    eprintln!("{} killed: {:?}", victim.name, started.elapsed());
+    eprintln!("{} killed: {:?}", victim.name, setup.started.elapsed());
 
-    produce(&tansu.brokers(), INPUT, rest);
-    let survivors: Vec<&Instance> = instances.iter().collect();
+    setup.produce(rest);
+    let survivors: Vec<&Instance> = setup.instances.iter().collect();
     wait_for_owners(&survivors, Duration::from_secs(60));
-    eprintln!("2 instances own the partitions: {:?}", started.elapsed());
+    eprintln!(
+        "2 instances own the partitions: {:?}",
+        setup.started.elapsed()
+    );
     // The survivors re-read what the dead one had read but not committed: the read
     // counts may exceed the events; the SLI counts may not.
-    assert_same_counts(&survivors, &single, records.len() as u64, &at, false);
-    eprintln!("counts equal: {:?}", started.elapsed());
+    assert_same_counts(&survivors, &setup.single, records.len() as u64, &at, false);
+    eprintln!("counts equal: {:?}", setup.started.elapsed());
 }
 
 #[test]
 fn added_instance_rebalances_counts_stay_exact() {
-    let Some((tansu, deployment, single_conf)) = setup() else {
+    let Some(mut setup) = three_and_one() else {
         return;
     };
-    let started = Instant::now();
-    let mut instances: Vec<Instance> = ["a", "b", "c"]
-        .iter()
-        .map(|name| Instance::start(name, &deployment))
-        .collect();
-    let single = Instance::start("single", &single_conf);
-    wait_for_owners(
-        &instances.iter().collect::<Vec<_>>(),
-        Duration::from_secs(60),
-    );
-    eprintln!("3 instances own the partitions: {:?}", started.elapsed());
-
     let records = events(10_000, 3, 720);
     let at = minute_after(&records);
     let (first, rest) = records.split_at(records.len() / 2);
-    produce(&tansu.brokers(), INPUT, first);
-    wait_until_counting(&instances[0], &at);
-    instances.push(Instance::start("d", &deployment));
-    produce(&tansu.brokers(), INPUT, rest);
-    let all: Vec<&Instance> = instances.iter().collect();
+    setup.produce(first);
+    wait_until_counting(&setup.instances[0], &at);
+    let fourth = Instance::start("d", &setup.deployment);
+    setup.produce(rest);
+    setup.instances.push(fourth);
+    let all: Vec<&Instance> = setup.instances.iter().collect();
     wait_for_owners(&all, Duration::from_secs(60));
-    eprintln!("4 instances own the partitions: {:?}", started.elapsed());
+    eprintln!(
+        "4 instances own the partitions: {:?}",
+        setup.started.elapsed()
+    );
 
-    let fourth = &instances[3];
-    let id = fourth.cluster()["instance"].clone();
-    let own = fourth.cluster()["instances"]
+    let fourth = all[3].cluster();
+    let own = fourth["instances"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["instance"] == id)
-        .map(|m| m["partitions"].as_array().map_or(0, Vec::len))
-        .unwrap_or(0);
-    assert!(own >= 1, "the fourth instance owns no partition");
+        .find(|m| m["instance"] == fourth["instance"])
+        .map_or(0, |m| m["partitions"].as_array().map_or(0, Vec::len));
+    assert!(own >= 1, "the fourth instance owns no partition: {fourth}");
     common::wait::wait_until(
         "the fourth instance's slipstream_scale_out_owned_partitions",
         Duration::from_secs(10),
-        || fourth.metric("slipstream_scale_out_owned_partitions") == Some(own as f64),
+        || all[3].metric("slipstream_scale_out_owned_partitions") == Some(own as f64),
     );
     // A rebalance revokes gracefully: stage 1 commits what it read, and nothing is read
     // twice, so the read counts are exact too.
-    assert_same_counts(&all, &single, records.len() as u64, &at, true);
-    eprintln!("counts equal: {:?}", started.elapsed());
+    assert_same_counts(&all, &setup.single, records.len() as u64, &at, true);
+    eprintln!("counts equal: {:?}", setup.started.elapsed());
 }

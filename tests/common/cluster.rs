@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::http;
+use super::report::first_difference;
 use super::slipstream::{Options, Running};
 
 /// Partitions of the input topic, and of the repartition and changelog topics.
@@ -220,29 +221,6 @@ pub fn series_of(report: &Value, diffs: &mut Vec<String>) -> BTreeMap<String, Va
     out
 }
 
-/// The first field where `got` and `want` differ, as a path (`.windows.1h.total`).
-fn first_difference(path: &str, got: &Value, want: &Value) -> Option<String> {
-    match (got, want) {
-        (Value::Object(g), Value::Object(w)) => {
-            let keys: std::collections::BTreeSet<&String> = g.keys().chain(w.keys()).collect();
-            keys.into_iter().find_map(|k| {
-                let (g, w) = (
-                    g.get(k).unwrap_or(&Value::Null),
-                    w.get(k).unwrap_or(&Value::Null),
-                );
-                first_difference(&format!("{path}.{k}"), g, w)
-            })
-        }
-        (Value::Array(g), Value::Array(w)) if g.len() == w.len() => g
-            .iter()
-            .zip(w)
-            .enumerate()
-            .find_map(|(i, (g, w))| first_difference(&format!("{path}[{i}]"), g, w)),
-        _ if got == want => None,
-        _ => Some(format!("{path}: got {got}, want {want}")),
-    }
-}
-
 /// Every series missing, extra, or different (its first differing field), prefixed by
 /// `what`.
 pub fn compare_series(
@@ -433,14 +411,13 @@ pub fn wait_for_owners(instances: &[&Instance], within: Duration) {
     assert_none("the owners of the partitions", &diffs, instances);
 }
 
-/// The events `report` has counted (its `route-availability` series, over 1d): what
-/// "some are counted" means before a test disturbs the deployment.
+/// The events `report`'s series have counted over their 1d window (every SLO's own):
+/// what "some are counted" means before a test disturbs the deployment.
 pub fn counted(report: &Value) -> u64 {
     report["slos"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter(|s| s["name"] == "route-availability")
         .filter_map(|s| s["windows"]["1d"]["total"].as_u64())
         .sum()
 }
