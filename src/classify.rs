@@ -365,6 +365,31 @@ impl Classifier {
         self.tables[population].restore(labels)
     }
 
+    /// The series of a label combination in a population, created while the limit
+    /// allows, else the overflow series (as for a new stream's events).
+    pub fn series_of(&mut self, population: usize, labels: Box<[Box<str>]>) -> u32 {
+        let table = &mut self.tables[population];
+        match table.resolve(labels, self.max_series, &self.keys.hasher) {
+            Resolved::Series(series) => series,
+            Resolved::FirstOverflow(series) => {
+                let population = &self.populations[population];
+                warn_overflow(population, &self.slo_names, self.max_series);
+                series
+            }
+        }
+    }
+
+    /// Keeps the series of a population for which `keep(labels)` holds: old index → new
+    /// index. Empties the stream cache, whose targets name the old indices.
+    pub fn retain_series(
+        &mut self,
+        population: usize,
+        keep: impl FnMut(&[Box<str>]) -> bool,
+    ) -> Vec<Option<u32>> {
+        self.clear_streams();
+        self.tables[population].retain(keep)
+    }
+
     /// The writer of this classifier's stream keys.
     pub fn stream_keys(&self) -> &StreamKeys {
         &self.keys

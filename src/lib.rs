@@ -50,6 +50,7 @@ pub mod openslo;
 pub mod replay;
 pub mod report;
 pub mod run;
+pub mod scale;
 pub mod sink;
 pub mod source;
 pub mod state;

@@ -104,6 +104,17 @@ impl SeriesTable {
         Some(series)
     }
 
+    /// Keeps the series for which `keep(labels)` holds, in their order, and forgets
+    /// the others: old index → new index (`None` for a series let go).
+    pub(super) fn retain(&mut self, mut keep: impl FnMut(&[Box<str>]) -> bool) -> Vec<Option<u32>> {
+        let old = std::mem::take(&mut self.labels);
+        self.index.clear();
+        self.overflow.series = None;
+        old.into_iter()
+            .map(|labels| keep(&labels).then(|| self.restore(labels).expect("labels are unique")))
+            .collect()
+    }
+
     /// The overflow series (of `width` labels), created on first need. It is not
     /// counted in the limit.
     fn overflow_series(&mut self, width: usize) -> u32 {

@@ -16,7 +16,7 @@ use sha2::{Digest, Sha256};
 use super::{Config, ConfigError};
 
 /// Dotted paths of the parts of the file only a restart applies.
-pub const RESTART_ONLY: [&str; 11] = [
+pub const RESTART_ONLY: [&str; 12] = [
     "events",
     "kafka",
     "http",
@@ -28,6 +28,7 @@ pub const RESTART_ONLY: [&str; 11] = [
     "alerting.kafka_topic",
     "decision_log",
     "governance",
+    "scale_out",
 ];
 
 /// A config file as read: where, its generic value, and the hex SHA-256 of its bytes.

@@ -20,6 +20,7 @@ pub mod outputs;
 pub mod percent;
 pub mod raw;
 pub mod run;
+pub mod scale_out;
 pub mod secret;
 pub mod tiers;
 mod validate;
@@ -65,6 +66,8 @@ pub struct Config {
     pub state: Option<durability::StateSettings>,
     /// Where `run` produces invalid messages; none without a `dead_letter` section.
     pub dead_letter: Option<durability::DeadLetterSettings>,
+    /// Several `run` instances in one consumer group; none without a `scale_out` section.
+    pub scale_out: Option<scale_out::ScaleOutSettings>,
     /// Bounds on the series the input can create.
     pub limits: Limits,
     /// Composite SLOs, evaluated after the SLOs from their components' series.

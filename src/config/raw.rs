@@ -52,6 +52,8 @@ pub struct RawConfig {
     pub state: Option<super::durability::RawState>,
     /// `run` only: where invalid messages are produced.
     pub dead_letter: Option<super::durability::RawDeadLetter>,
+    /// `run` only: several instances in one consumer group.
+    pub scale_out: Option<super::scale_out::RawScaleOut>,
     /// Bounds on what the input can make slipstream hold (`replay` and `run`).
     #[serde(default)]
     pub limits: super::limits::RawLimits,

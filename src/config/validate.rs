@@ -161,6 +161,12 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
     let dead_letter =
         super::durability::build_dead_letter(raw.dead_letter.as_ref(), &run.kafka.topics)
             .map_err(|(field, m)| err(None, field, m))?;
+    let scale_out =
+        super::scale_out::build(raw.scale_out.as_ref(), &run.kafka.group, &run.kafka.topics)
+            .map_err(|(field, m)| err(None, field, m))?;
+    if scale_out.is_some() {
+        scale_out_fits(raw).map_err(|(field, m)| err(None, field.into(), m.into()))?;
+    }
     let limits = super::limits::build(&raw.limits).map_err(|(field, m)| err(None, field, m))?;
     let objective_ladder = super::ladder::build(raw.objective_ladder.as_deref())
         .map_err(|(field, m)| err(None, field, m))?;
@@ -172,6 +178,7 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
         outputs,
         state,
         dead_letter,
+        scale_out,
         limits,
         composites,
         rollups,
@@ -184,6 +191,27 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
             governance,
         },
     })
+}
+
+/// What `scale_out` cannot do yet, refused by name rather than computed wrong: local
+/// checkpoints (the changelog topic holds the state), and composites and roll-ups (they
+/// combine series that different instances own).
+fn scale_out_fits(raw: &super::raw::RawConfig) -> Result<(), (&'static str, &'static str)> {
+    if raw.state.is_some() {
+        return Err((
+            "state",
+            "`state` and `scale_out` do not go together: with scale_out the changelog topic \
+             holds the window state; remove `state`",
+        ));
+    }
+    if !raw.composites.is_empty() || !raw.rollups.is_empty() {
+        return Err((
+            "scale_out",
+            "composites and rollups combine series that different instances own, which \
+             scale_out does not support yet; run one instance, or remove them",
+        ));
+    }
+    Ok(())
 }
 
 pub(super) fn window(text: &str) -> Result<Span, String> {

@@ -11,10 +11,12 @@
 mod ahead;
 mod batch;
 mod carry;
+mod partial;
 mod snapshot;
 
 pub use ahead::{BlockDecoder, DecodedBlock};
 pub use carry::Restored;
+pub use partial::PartialOutcome;
 pub use snapshot::{Checkpoint, FORMAT as CHECKPOINT_FORMAT, SourcePosition};
 
 use batch::{Batch, Newest};

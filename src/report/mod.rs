@@ -54,6 +54,20 @@ impl EventCounts {
     pub fn count_invalid(&mut self, reason: Invalid) {
         self.invalid_by_reason[reason as usize] += 1;
     }
+
+    /// Adds counts taken elsewhere (another instance, or scale-out's stage 1).
+    pub fn add(&mut self, other: &EventCounts) {
+        self.read += other.read;
+        self.valid += other.valid;
+        self.too_old += other.too_old;
+        for (a, b) in self
+            .invalid_by_reason
+            .iter_mut()
+            .zip(&other.invalid_by_reason)
+        {
+            *a += b;
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]

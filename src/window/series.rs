@@ -143,6 +143,27 @@ impl Series {
         }
     }
 
+    /// Counts a partial bucket made elsewhere (scale-out's stage 1): `counts` (the
+    /// total, then each good count) in the pane of `clock`, and the latency `buckets` of
+    /// its events, sorted. Straight into the rings, after the stage: a partial stands
+    /// for many events of one pane, so the stage would only be drained again.
+    pub fn add(
+        stage: &mut Stage,
+        series: &mut Series,
+        layout: &Layout,
+        clock: &PaneClock,
+        counts: &[u32],
+        buckets: &[u16],
+    ) {
+        series.drain(stage, layout);
+        series.counters.add(layout, clock, counts);
+        if let (Some(ring), Some(tier)) = (&mut series.latency, &layout.latency)
+            && !buckets.is_empty()
+        {
+            ring.record_sorted(tier, clock.pane[tier.step], buckets);
+        }
+    }
+
     /// Moves everything staged into the rings; the stage keeps its pane, now empty.
     fn drain(&mut self, stage: &mut Stage, layout: &Layout) {
         if stage.pane == i64::MIN {
