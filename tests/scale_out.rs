@@ -90,6 +90,26 @@ fn assert_same_counts(instances: &[&Instance], single: &Instance, n: u64, at: &s
     std::thread::sleep(Duration::from_secs(3));
     let diffs = differences(instances, at, &want, &lifetimes, events);
     assert_none("3 s later", &diffs, instances);
+    for i in instances {
+        let records = |result| {
+            let labels = [("result", result)];
+            i.run
+                .metric("slipstream_repartition_records_total", &labels)
+                .unwrap_or(0.0)
+        };
+        let read = i.metric("slipstream_events_read_total").unwrap_or(0.0);
+        let (applied, duplicate) = (records("applied"), records("duplicate"));
+        eprintln!(
+            "{}: read {read}, repartition records applied {applied}, duplicate {duplicate}",
+            i.name
+        );
+        assert_eq!(
+            records("rejected"),
+            0.0,
+            "{}: repartition records rejected",
+            i.name
+        );
+    }
 }
 
 /// Waits until `instance`'s own series have counted something.
