@@ -40,7 +40,6 @@ pub struct ScaleOutSettings {
     pub instances_topic: String,
     pub partitions: i32,
     pub group: String,
-    pub input_keyed: bool,
     pub flush_interval_ms: i64,
     pub checkpoint_interval_ms: i64,
     /// `None`: `http://` and `http.listen`.
@@ -96,6 +95,14 @@ pub fn build(
             format!("`{owners}` is kafka.group, the group of stage 1; name another"),
         ));
     }
+    if raw.input_keyed == Some(true) {
+        return Err((
+            "scale_out.input_keyed".into(),
+            "skipping stage 1 for input keyed by service is not supported yet; remove it \
+             (results are exact without it, at the cost of the repartition hop)"
+                .into(),
+        ));
+    }
     let partitions = raw.partitions.unwrap_or(DEFAULT_PARTITIONS);
     if !(1..=MAX_PARTITIONS).contains(&partitions) {
         return Err((
@@ -125,7 +132,6 @@ pub fn build(
         instances_topic,
         partitions,
         group: owners,
-        input_keyed: raw.input_keyed.unwrap_or(false),
         flush_interval_ms: interval(
             "flush_interval",
             &raw.flush_interval,
@@ -158,7 +164,6 @@ mod tests {
         assert_eq!(s.instances_topic, "sli-instances");
         assert_eq!(s.group, "sli-owners");
         assert_eq!((s.partitions, s.flush_interval_ms), (12, 1_000));
-        assert!(!s.input_keyed);
         assert_eq!(build(None, "sli", &[]), Ok(None));
     }
 
@@ -183,6 +188,12 @@ mod tests {
         let mut r = raw();
         r.changelog_topic = Some("sli-repartition".into());
         assert_eq!(build(Some(&r), "sli", &[]).unwrap_err().0, "scale_out");
+        let mut r = raw();
+        r.input_keyed = Some(true);
+        assert_eq!(
+            build(Some(&r), "sli", &[]).unwrap_err().0,
+            "scale_out.input_keyed"
+        );
         let mut r = raw();
         r.advertised_url = Some("10.0.0.1:9898".into());
         assert_eq!(

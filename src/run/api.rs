@@ -55,6 +55,7 @@ pub async fn serve(
         .route("/api/v1/slos", get(slos))
         .route("/api/v1/slos/{name}/budget", get(budget))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/config", get(config_info))
         .route("/api/v1/decisions", get(decision_log))
         .route("/api/v1/decisions/pending", get(pending))
@@ -203,6 +204,9 @@ async fn budget(
 struct SlosQuery {
     /// RFC 3339; default: now, per the configured clock.
     at: Option<String>,
+    /// With scale_out: `local` for this instance's series only; the default is the
+    /// whole picture, from every live instance.
+    scope: Option<String>,
 }
 
 async fn slos(State(state): State<AppState>, Query(query): Query<SlosQuery>) -> Response {
@@ -210,6 +214,41 @@ async fn slos(State(state): State<AppState>, Query(query): Query<SlosQuery>) -> 
         Ok(at) => at,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
+    let local = match query.scope.as_deref() {
+        None => false,
+        Some("local") => true,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("scope `{other}` is unknown; use `local`, or leave it out"),
+            );
+        }
+    };
+    if let (Some((peers, _)), false) = (&state.shared.scale, local) {
+        let shared = state.shared.clone();
+        let at = match at_ms {
+            Some(at) => at,
+            None => match tokio::task::spawn_blocking(move || {
+                let engine = shared.engine.lock();
+                shared.now_ms(&engine)
+            })
+            .await
+            {
+                Ok(at) => at,
+                Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+            },
+        };
+        let order: Vec<String> = state
+            .shared
+            .config()
+            .slos
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        let at = crate::decode::timestamp::format_rfc3339(at);
+        let merged = peers.whole_picture(&at, &order, super::wall_ms()).await;
+        return axum::Json(merged).into_response();
+    }
     let shared = state.shared.clone();
     let evaluated = tokio::task::spawn_blocking(move || shared.evaluate(at_ms)).await;
     match evaluated {
@@ -219,6 +258,21 @@ async fn slos(State(state): State<AppState>, Query(query): Query<SlosQuery>) -> 
         },
         Ok(Err(e)) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// With scale_out: this instance, and the live ones with the partitions they own.
+async fn cluster(State(state): State<AppState>) -> Response {
+    match &state.shared.scale {
+        None => error(
+            StatusCode::NOT_FOUND,
+            "this instance runs alone (no `scale_out` section)".into(),
+        ),
+        Some((peers, _)) => axum::Json(serde_json::json!({
+            "instance": peers.me,
+            "instances": peers.live(super::wall_ms()),
+        }))
+        .into_response(),
     }
 }
 

@@ -26,6 +26,10 @@ use crate::config::{Clock, Config, Evaluation, Slo};
 use crate::engine::{Engine, EvalError};
 use crate::replay::next_minute;
 use crate::report::Report;
+use crate::scale::peers::Peers;
+use crate::scale::stage1::Stage1;
+use crate::scale::stage2::Stage2;
+use crate::scale::{ScaleStatus, topics};
 use crate::sink::alertmanager::AlertmanagerSink;
 use crate::sink::dead_letter::DeadLetterSink;
 use crate::sink::kafka::{KafkaSink, KafkaSinkStats};
@@ -82,6 +86,8 @@ pub enum RunError {
     DecisionLog(#[from] crate::decisions::LogError),
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[error("scale_out: cannot set up the internal topics or clients: {0}")]
+    ScaleOut(#[source] rdkafka::error::KafkaError),
     #[error(
         "`governance` needs the config file it approves changes of: run with \
          `slipstream run --config FILE`"
@@ -108,6 +114,8 @@ pub struct Shared {
     pub checkpoints: Option<Arc<CheckpointStats>>,
     /// With `dead_letter`: what the dead-letter producer has done.
     pub dead_letters: Option<Arc<KafkaSinkStats>>,
+    /// With `scale_out`: the live instances, and what the two stages have done.
+    pub scale: Option<(Arc<Peers>, Arc<ScaleStatus>)>,
 }
 
 impl Shared {
@@ -212,10 +220,12 @@ async fn start_inner(
             (Some(store), engine)
         }
         _ => {
-            tracing::warn!(
-                "no `state` section: windows start empty at every restart, and a crash \
+            if config.scale_out.is_none() {
+                tracing::warn!(
+                    "no `state` section: windows start empty at every restart, and a crash \
                  re-reads events since the last commit"
-            );
+                );
+            }
             (None, Engine::new(config))
         }
     };
@@ -241,15 +251,53 @@ async fn start_inner(
         ),
     };
     let dead_letters = dead_letter.as_ref().map(DeadLetterSink::stats);
-    let source = KafkaSource::connect(
-        &settings.kafka,
-        status.clone(),
-        engine.clone(),
-        Durability {
-            checkpointer: checkpointer.clone(),
-            dead_letter,
-        },
-    )?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (source, scale) = match &config.scale_out {
+        None => {
+            let source = KafkaSource::connect(
+                &settings.kafka,
+                status.clone(),
+                engine.clone(),
+                Durability {
+                    checkpointer: checkpointer.clone(),
+                    dead_letter,
+                },
+            )?;
+            (Source::Single(source), None)
+        }
+        Some(scale) => {
+            topics::create(&settings.kafka, scale)
+                .await
+                .map_err(RunError::ScaleOut)?;
+            let scale_status = Arc::new(ScaleStatus::default());
+            let stage1 = Stage1::connect(
+                config,
+                engine.clone(),
+                status.clone(),
+                scale_status.clone(),
+                stop.clone(),
+            )
+            .map_err(RunError::ScaleOut)?;
+            let stage2 =
+                Stage2::connect(config, engine.clone(), scale_status.clone(), stop.clone())
+                    .map_err(RunError::ScaleOut)?;
+            let url = scale
+                .advertised_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{addr}"));
+            let token = settings.token.as_ref().and_then(|t| t.value.clone());
+            let peers = Arc::new(Peers::new(url, token));
+            let source = Source::Scaled {
+                stage1,
+                stage2,
+                peers: peers.clone(),
+                status: scale_status.clone(),
+                kafka: settings.kafka.clone(),
+                topic: scale.instances_topic.clone(),
+            };
+            (source, Some((peers, scale_status)))
+        }
+    };
     let interval = Duration::from_millis(settings.evaluation.interval_ms as u64);
     let sink = PrometheusSink::new(interval, sloth_services(config));
     let shared = Arc::new(Shared {
@@ -263,6 +311,7 @@ async fn start_inner(
         reloads: reload::ReloadStats::default(),
         checkpoints: checkpoint_stats,
         dead_letters,
+        scale,
     });
     // Every output is set up before consuming starts: a failure leaves nothing running.
     let alertmanager = config.alerting.alertmanager.clone().map(|am| {
@@ -294,7 +343,6 @@ async fn start_inner(
             Some(OtlpSink::start(o, shared.latest.clone(), instance)?)
         }
     };
-    let stop = Arc::new(AtomicBool::new(false));
     let consumer = {
         let stop = stop.clone();
         let metrics = sink.source_metrics();
@@ -323,6 +371,14 @@ async fn start_inner(
         otlp,
         generation: 0,
     };
+    let scaled = config.scale_out.is_some();
+    if scaled && decided.is_some() {
+        tracing::warn!(
+            "config reload is off with scale_out: every instance must count with the same \
+             SLOs; change the file, then restart the instances one at a time"
+        );
+    }
+    let decided = decided.filter(|_| !scaled);
     let reloader = decided.map(|decided| {
         let reloader = Arc::new(reload::Reloader::new(shared.clone(), checkpointer, decided));
         tokio::spawn(reload::watch(reloader.clone(), stopped_rx.clone()));
@@ -376,6 +432,55 @@ async fn start_inner(
         }
     });
     Ok(Running { addr, shared, done })
+}
+
+/// Where events come from: one consumer, or scale-out's two stages and its peers.
+enum Source {
+    Single(KafkaSource),
+    Scaled {
+        stage1: Stage1,
+        stage2: Stage2,
+        peers: Arc<Peers>,
+        status: Arc<ScaleStatus>,
+        kafka: crate::config::KafkaSettings,
+        topic: String,
+    },
+}
+
+impl Source {
+    /// Consumes until `stop`; with scale-out, each stage and the heartbeat on a thread
+    /// of its own.
+    fn run(
+        self,
+        stop: &AtomicBool,
+        max_clock_skew_ms: i64,
+        metrics: &crate::source::kafka::SourceMetrics,
+    ) {
+        match self {
+            Source::Single(source) => source.run(stop, max_clock_skew_ms, metrics),
+            Source::Scaled {
+                stage1,
+                stage2,
+                peers,
+                status,
+                kafka,
+                topic,
+            } => std::thread::scope(|scope| {
+                let threads = [
+                    std::thread::Builder::new()
+                        .name("slipstream-stage2".into())
+                        .spawn_scoped(scope, || stage2.run(stop)),
+                    std::thread::Builder::new()
+                        .name("slipstream-peers".into())
+                        .spawn_scoped(scope, || peers.run(&kafka, &topic, &status, stop)),
+                ];
+                for t in threads {
+                    t.expect("the OS refused to start a scale-out thread");
+                }
+                stage1.run(stop, max_clock_skew_ms);
+            }),
+        }
+    }
 }
 
 /// Where each evaluation goes.
@@ -493,6 +598,9 @@ async fn evaluate_every(
                 shared.dead_letters.as_deref(),
             );
             prometheus.publish_alerts(&alerts, alertmanager.as_ref().map(|a| a.outbox()));
+            if let Some((_, scale)) = &shared.scale {
+                prometheus.publish_scale(scale);
+            }
             drop(alerts);
             prometheus.evaluation_took(started.elapsed());
             *shared.latest.lock().unwrap_or_else(|e| e.into_inner()) = Some(report);

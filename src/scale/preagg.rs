@@ -37,6 +37,8 @@ struct PopulationInfo {
 struct PartitionAcc {
     /// `[from, to)` of the offsets read since the last flush.
     range: Option<(i64, i64)>,
+    /// Valid events held.
+    held: usize,
     /// Kept per partition, so that a partition let go before its flush takes its
     /// counts with it (its next owner reads its events again).
     counts: EventCounts,
@@ -135,6 +137,7 @@ impl PreAggregator {
             return Some(Invalid::Future);
         }
         acc.counts.valid += 1;
+        acc.held += 1;
         self.held += 1;
         self.key.clear();
         let hash = self.streams.write(&event, &mut self.key);
@@ -187,22 +190,22 @@ impl PreAggregator {
         None
     }
 
-    /// Where the events read from a partition since the last flush end: the offset
-    /// after the newest one.
-    pub fn end_of(&self, topic: &str, partition: i32) -> Option<i64> {
-        let (_, _, acc) = self
-            .partitions
-            .iter()
-            .find(|(t, p, _)| *p == partition && t == topic)?;
-        acc.range.map(|(_, to)| to)
-    }
-
     /// Takes what was read: one record per series and source partition for the
     /// repartition topic (`partitions` of it), the offsets each source partition's
-    /// records cover, and the event counts since the last flush.
-    pub fn flush(&mut self, partitions: i32) -> Flushed {
+    /// records cover, and the event counts since the last flush. Source partitions for
+    /// which `hold(topic, partition, end)` holds are kept for a later flush.
+    pub fn flush(
+        &mut self,
+        partitions: i32,
+        mut hold: impl FnMut(&str, i32, i64) -> bool,
+    ) -> Flushed {
         let mut out = Flushed::default();
-        for (topic, partition, acc) in self.partitions.drain(..) {
+        let (taken, kept) = std::mem::take(&mut self.partitions)
+            .into_iter()
+            .partition(|(t, p, acc)| acc.range.is_none_or(|(_, to)| !hold(t, *p, to)));
+        self.partitions = kept;
+        let taken: Vec<(String, i32, PartitionAcc)> = taken;
+        for (topic, partition, acc) in taken {
             let Some((from, to)) = acc.range else {
                 continue;
             };
@@ -239,7 +242,7 @@ impl PreAggregator {
                 });
             }
         }
-        self.held = 0;
+        self.held = self.partitions.iter().map(|(_, _, acc)| acc.held).sum();
         out
     }
 

@@ -13,4 +13,5 @@ pub mod kafka;
 pub mod otlp;
 pub mod prometheus;
 mod rollup_metrics;
+mod scale_metrics;
 pub mod sloth;

@@ -426,6 +426,7 @@ fn build_recorder(idle: Duration) -> PrometheusRecorder {
         .build_recorder();
     describe(&recorder);
     super::durability_metrics::describe(&recorder);
+    super::scale_metrics::describe(&recorder);
     super::config_metrics::describe(&recorder);
     super::rollup_metrics::describe(&recorder);
     super::budget::describe(&recorder);

@@ -68,10 +68,10 @@ fn check(events: &[(i64, u64)], partitions: i32, flush_at: &[usize], copies: usi
         pre.add("events", p, offsets[p as usize], payload);
         offsets[p as usize] += 1;
         if flush_at.contains(&n) {
-            flushed.push(pre.flush(4));
+            flushed.push(pre.flush(4, |_, _, _| false));
         }
     }
-    flushed.push(pre.flush(4));
+    flushed.push(pre.flush(4, |_, _, _| false));
     for f in &flushed {
         engine.add_event_counts(&f.counts);
         for _ in 0..copies {
