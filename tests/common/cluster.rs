@@ -121,7 +121,7 @@ impl Instance {
             Running::start_with(
                 config,
                 Options {
-                    log_filter: Some("warn,slipstream=info"),
+                    log_filter: Some("warn,slipstream::scale=info"),
                     stderr: Some(&log),
                     ..Options::default()
                 },
@@ -246,6 +246,7 @@ pub fn compare_series(
 /// Adds the counts of `b` to `a`, field by field (`events` of two reports).
 fn add_counts(a: &mut Value, b: &Value) {
     match (a, b) {
+        (a @ Value::Null, b) => *a = b.clone(),
         (Value::Object(a), Value::Object(b)) => {
             for (k, v) in b {
                 add_counts(a.entry(k.clone()).or_insert(Value::from(0)), v);
