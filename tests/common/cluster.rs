@@ -188,6 +188,24 @@ impl Instance {
         self.run.metric(name, &[])
     }
 
+    /// Its `slipstream_scale_out_*`, `_repartition_*` and `_changelog_*` samples, one line.
+    pub fn scale_metrics(&self) -> String {
+        let Some((_, text)) = http::get(&self.run.addr, "/metrics") else {
+            return "(no /metrics)".to_owned();
+        };
+        let prefixes = [
+            "slipstream_scale_out",
+            "slipstream_repartition",
+            "slipstream_changelog",
+        ];
+        http::samples(&text)
+            .iter()
+            .filter(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
     /// The last `lines` lines of the log.
     pub fn log_tail(&self, lines: usize) -> String {
         tail(&self.log, lines)
@@ -204,7 +222,11 @@ fn tail(path: &Path, lines: usize) -> String {
 pub fn logs(instances: &[&Instance]) -> String {
     instances
         .iter()
-        .map(|i| format!("--- {} ({}) ---\n{}", i.name, i.run.addr, i.log_tail(30)))
+        .map(|i| {
+            let (name, addr) = (&i.name, &i.run.addr);
+            let scale = i.scale_metrics();
+            format!("--- {name} ({addr}) ---\n{scale}\n{}", i.log_tail(30))
+        })
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -232,8 +254,12 @@ pub fn compare_series(
     for (key, w) in want {
         match got.get(key) {
             None => diffs.push(format!("{what}: missing series {key}")),
-            Some(g) => diffs
-                .extend(first_difference("", g, w).map(|d| format!("{what}: series {key} at {d}"))),
+            // The windows first: a count that differs explains any other field.
+            Some(g) => diffs.extend(
+                first_difference(".windows", &g["windows"], &w["windows"])
+                    .or_else(|| first_difference("", g, w))
+                    .map(|d| format!("{what}: series {key} at {d}")),
+            ),
         }
     }
     diffs.extend(
@@ -325,6 +351,15 @@ pub fn differences(
         diffs.push(format!("local: events summed {read}, want {w}"));
     }
     compare_series("local (union)", &union, &want_series, &mut diffs);
+    let (got_total, want_total) = (totals(union.values()), totals(want_series.values()));
+    if got_total != want_total {
+        diffs.insert(
+            0,
+            format!(
+                "local (union): [total, good] per SLO over 1d {got_total:?}, want {want_total:?}"
+            ),
+        );
+    }
     for (key, w) in lifetimes {
         match union_life.get(key) {
             Some(g) if g == w => {}
@@ -340,6 +375,20 @@ pub fn differences(
             .map(|k| format!("/metrics: extra series {k}")),
     );
     diffs
+}
+
+/// `[total, good]` per SLO over the 1d window, summed over `series`.
+fn totals<'a>(series: impl Iterator<Item = &'a Value>) -> BTreeMap<String, [u64; 2]> {
+    let mut out: BTreeMap<String, [u64; 2]> = BTreeMap::new();
+    for s in series {
+        let (w, sum) = (
+            &s["windows"]["1d"],
+            out.entry(s["name"].to_string()).or_default(),
+        );
+        sum[0] += w["total"].as_u64().unwrap_or(0);
+        sum[1] += w["good"].as_u64().unwrap_or(0);
+    }
+    out
 }
 
 /// Polls `check` until it finds no difference, or `within` passes; the last differences.
