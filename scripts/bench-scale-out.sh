@@ -51,6 +51,7 @@ print(sum(s['windows']['30d']['total'] for s in d['slos'] if s['name']=='availab
         sleep 0.2
     done
     end=$(date +%s.%N)
+    sleep 2  # the self-metrics are published at the next evaluation
     bytes=0
     for i in $(seq 1 "$n"); do
         b=$(curl -sf "http://127.0.0.1:$((19300 + 10 * n + i))/metrics" | awk '/^slipstream_repartition_produced_bytes_total/ {print $2}')

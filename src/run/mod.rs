@@ -288,8 +288,8 @@ async fn start_inner(
             let token = settings.token.as_ref().and_then(|t| t.value.clone());
             let peers = Arc::new(Peers::new(url, token));
             let source = Source::Scaled {
-                stage1,
-                stage2,
+                stage1: Box::new(stage1),
+                stage2: Box::new(stage2),
                 peers: peers.clone(),
                 status: scale_status.clone(),
                 kafka: settings.kafka.clone(),
@@ -438,8 +438,8 @@ async fn start_inner(
 enum Source {
     Single(KafkaSource),
     Scaled {
-        stage1: Stage1,
-        stage2: Stage2,
+        stage1: Box<Stage1>,
+        stage2: Box<Stage2>,
         peers: Arc<Peers>,
         status: Arc<ScaleStatus>,
         kafka: crate::config::KafkaSettings,

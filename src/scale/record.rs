@@ -45,6 +45,9 @@ pub struct Pane {
     pub buckets: Vec<u16>,
 }
 
+/// The label values of a series, in its population's order.
+pub type Labels = Box<[Box<str>]>;
+
 /// A series as the repartition and changelog topics key it.
 pub fn write_key(selection: &str, labels: &[Box<str>], out: &mut Vec<u8>) {
     let mut w = Writer {
@@ -59,7 +62,7 @@ pub fn write_key(selection: &str, labels: &[Box<str>], out: &mut Vec<u8>) {
 }
 
 /// The selection key and label values of a key [`write_key`] wrote.
-pub fn read_key(key: &[u8]) -> Result<(&str, Box<[Box<str>]>), CodecError> {
+pub fn read_key(key: &[u8]) -> Result<(&str, Labels), CodecError> {
     let mut r = Reader::new(key);
     let selection = r.str()?;
     let n = r.len(64, "the number of labels")?;
