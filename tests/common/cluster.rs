@@ -408,6 +408,12 @@ pub fn assert_none(what: &str, diffs: &[String], instances: &[&Instance]) {
     if diffs.is_empty() {
         return;
     }
+    let mut by_source: BTreeMap<&str, usize> = BTreeMap::new();
+    for d in diffs {
+        *by_source
+            .entry(d.split(": ").next().unwrap_or(d))
+            .or_default() += 1;
+    }
     let shown = diffs
         .iter()
         .take(20)
@@ -415,7 +421,7 @@ pub fn assert_none(what: &str, diffs: &[String], instances: &[&Instance]) {
         .collect::<Vec<_>>()
         .join("\n");
     panic!(
-        "{what}: {} difference(s), the first:\n{shown}\n{}",
+        "{what}: {} difference(s) ({by_source:?}), the first:\n{shown}\n{}",
         diffs.len(),
         logs(instances)
     );
