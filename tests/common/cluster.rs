@@ -243,6 +243,18 @@ pub fn series_of(report: &Value, diffs: &mut Vec<String>) -> BTreeMap<String, Va
     out
 }
 
+/// The first window whose total or good count differs: a count that differs explains
+/// every other field that does.
+fn count_difference(got: &Value, want: &Value) -> Option<String> {
+    let windows = want["windows"].as_object()?;
+    windows.keys().find_map(|name| {
+        ["total", "good"].iter().find_map(|field| {
+            let (g, w) = (&got["windows"][name][field], &want["windows"][name][field]);
+            (g != w).then(|| format!(".windows.{name}.{field}: got {g}, want {w}"))
+        })
+    })
+}
+
 /// Every series missing, extra, or different (its first differing field), prefixed by
 /// `what`.
 pub fn compare_series(
@@ -254,9 +266,8 @@ pub fn compare_series(
     for (key, w) in want {
         match got.get(key) {
             None => diffs.push(format!("{what}: missing series {key}")),
-            // The windows first: a count that differs explains any other field.
             Some(g) => diffs.extend(
-                first_difference(".windows", &g["windows"], &w["windows"])
+                count_difference(g, w)
                     .or_else(|| first_difference("", g, w))
                     .map(|d| format!("{what}: series {key} at {d}")),
             ),
