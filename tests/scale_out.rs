@@ -14,6 +14,7 @@
 mod common;
 
 use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::broker::{Tansu, produce};
@@ -29,16 +30,24 @@ const CONVERGE: Duration = Duration::from_secs(60);
 /// A broker with the input topic, three instances of a deployment owning the
 /// partitions between them, and the single instance.
 struct Setup {
-    tansu: Tansu,
     /// The deployment's config, for one more instance.
     deployment: String,
     single_conf: String,
     instances: Vec<Instance>,
     single: Instance,
     started: Instant,
+    /// After the instances (fields drop in order), so that they stop before it does.
+    tansu: Tansu,
+    /// Last, so that it is released after every process has stopped.
+    _turn: MutexGuard<'static, ()>,
 }
 
+/// The tests of this file take turns: each runs a broker and five processes, and the
+/// machines they run on have two cores.
+static TURN: Mutex<()> = Mutex::new(());
+
 fn three_and_one() -> Option<Setup> {
+    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let tansu = Tansu::start()?;
     let started = Instant::now();
     tansu.create_topic(INPUT, PARTITIONS);
@@ -62,6 +71,7 @@ fn three_and_one() -> Option<Setup> {
         instances,
         single,
         started,
+        _turn: turn,
     })
 }
 

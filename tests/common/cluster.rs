@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -104,19 +105,20 @@ pub fn minute_after(records: &[(i32, Vec<u8>)]) -> String {
 pub struct Instance {
     pub name: String,
     pub run: Running,
-    log: PathBuf,
+    log: Log,
 }
 
-/// Where the instances of this test process write their logs.
-fn log_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("slipstream-scale-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create the log directory");
-    dir
+/// A log file of its own for instance `name`: tests of one process may run at once.
+fn log_file(name: &str) -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let pid = std::process::id();
+    std::env::temp_dir().join(format!("slipstream-scale-{pid}-{n}-{name}.log"))
 }
 
 impl Instance {
     pub fn start(name: &str, config: &str) -> Instance {
-        let log = log_dir().join(format!("{name}.log"));
+        let log = log_file(name);
         let started = std::panic::catch_unwind(|| {
             Running::start_with(
                 config,
@@ -134,7 +136,7 @@ impl Instance {
         Instance {
             name: name.to_owned(),
             run,
-            log,
+            log: Log(log),
         }
     }
 
@@ -208,7 +210,18 @@ impl Instance {
 
     /// The last `lines` lines of the log.
     pub fn log_tail(&self, lines: usize) -> String {
-        tail(&self.log, lines)
+        tail(&self.log.0, lines)
+    }
+}
+
+/// A log file, removed when dropped unless the test failed (its message names it).
+struct Log(PathBuf);
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
@@ -225,7 +238,11 @@ pub fn logs(instances: &[&Instance]) -> String {
         .map(|i| {
             let (name, addr) = (&i.name, &i.run.addr);
             let scale = i.scale_metrics();
-            format!("--- {name} ({addr}) ---\n{scale}\n{}", i.log_tail(30))
+            let log = i.log.0.display();
+            format!(
+                "--- {name} ({addr}, {log}) ---\n{scale}\n{}",
+                i.log_tail(30)
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")
