@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::broker::{Tansu, produce};
-use common::report::fixture;
+use common::report::{first_difference, fixture};
 use common::slipstream::Running;
 use common::traffic::state_dir;
 use serde_json::Value;
@@ -63,27 +63,6 @@ fn expected(conf: &str, records: &[(i32, Vec<u8>)], at_ms: i64) -> Value {
 
 /// Asserts two reports are equal, naming the first field that differs.
 fn assert_same(got: &Value, want: &Value) {
-    fn first_difference(path: &str, got: &Value, want: &Value) -> Option<String> {
-        match (got, want) {
-            (Value::Object(g), Value::Object(w)) => {
-                let keys: std::collections::BTreeSet<&String> = g.keys().chain(w.keys()).collect();
-                keys.into_iter().find_map(|k| {
-                    let (g, w) = (
-                        g.get(k).unwrap_or(&Value::Null),
-                        w.get(k).unwrap_or(&Value::Null),
-                    );
-                    first_difference(&format!("{path}.{k}"), g, w)
-                })
-            }
-            (Value::Array(g), Value::Array(w)) if g.len() == w.len() => g
-                .iter()
-                .zip(w)
-                .enumerate()
-                .find_map(|(i, (g, w))| first_difference(&format!("{path}[{i}]"), g, w)),
-            _ if got == want => None,
-            _ => Some(format!("{path}: got {got}, want {want}")),
-        }
-    }
     if let Some(difference) = first_difference("", got, want) {
         panic!("reports differ at {difference}");
     }

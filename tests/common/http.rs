@@ -135,7 +135,7 @@ pub fn sample(samples: &BTreeMap<String, f64>, name: &str, labels: &[(&str, &str
 }
 
 /// `a="x",b="y,z"` → [`a="x"`, `b="y,z"`]: commas inside quoted values do not split.
-fn split_labels(inner: &str) -> Vec<String> {
+pub fn split_labels(inner: &str) -> Vec<String> {
     let (mut out, mut cur, mut quoted, mut escaped) = (Vec::new(), String::new(), false, false);
     for c in inner.chars() {
         match c {

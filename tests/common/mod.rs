@@ -5,6 +5,7 @@ pub mod alertmanager;
 pub mod apt;
 pub mod broker;
 pub mod cli;
+pub mod cluster;
 pub mod http;
 pub mod in_process;
 pub mod prometheus;

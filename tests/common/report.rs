@@ -153,3 +153,26 @@ pub fn assert_report(got: &Value, want: &Value) {
         diffs.join("\n")
     );
 }
+
+/// The first field where `got` and `want` differ, as a path (`.windows.1h.total`).
+pub fn first_difference(path: &str, got: &Value, want: &Value) -> Option<String> {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => {
+            let keys: std::collections::BTreeSet<&String> = g.keys().chain(w.keys()).collect();
+            keys.into_iter().find_map(|k| {
+                let (g, w) = (
+                    g.get(k).unwrap_or(&Value::Null),
+                    w.get(k).unwrap_or(&Value::Null),
+                );
+                first_difference(&format!("{path}.{k}"), g, w)
+            })
+        }
+        (Value::Array(g), Value::Array(w)) if g.len() == w.len() => g
+            .iter()
+            .zip(w)
+            .enumerate()
+            .find_map(|(i, (g, w))| first_difference(&format!("{path}[{i}]"), g, w)),
+        _ if got == want => None,
+        _ => Some(format!("{path}: got {got}, want {want}")),
+    }
+}
