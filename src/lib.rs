@@ -32,6 +32,10 @@
 //!            /api/v1/slos, /api/v1/slos/{name}/budget, /api/v1/alerts, /metrics, /readyz
 //! ```
 //!
+//! With `scale_out`, [`scale`] splits the source in two stages over Kafka (stage 1
+//! pre-aggregates into a repartition topic keyed by series; stage 2 owns each series on
+//! one instance and feeds the same engine), so several instances give the SLIs of one.
+//!
 //! [`openslo`] is a front door of another kind: it translates OpenSLO v1 documents into
 //! a slipstream config.
 

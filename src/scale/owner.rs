@@ -102,11 +102,8 @@ impl Owner {
         key: &[u8],
         value: &[u8],
     ) -> Result<(), OwnerError> {
-        let (selection, labels) = record::read_key(key)?;
+        let (selection, p, labels) = series_of(engine, key)?;
         let partial = Partial::read(value)?;
-        let p = engine
-            .population_of(selection)
-            .ok_or_else(|| OwnerError::UnknownPopulation(selection.to_owned()))?;
         if partial.state_hash != self.state_hashes[p] || partial.width != engine.population_width(p)
         {
             return Err(OwnerError::OtherSlos(selection.to_owned()));
@@ -200,10 +197,7 @@ impl Owner {
         key: &[u8],
         value: &[u8],
     ) -> Result<(), OwnerError> {
-        let (selection, labels) = record::read_key(key)?;
-        let p = engine
-            .population_of(selection)
-            .ok_or_else(|| OwnerError::UnknownPopulation(selection.to_owned()))?;
+        let (selection, p, labels) = series_of(engine, key)?;
         let mut r = Reader::new(value);
         if r.u64()? != CHANGELOG_VERSION {
             return Err(r.invalid("the changelog record version").into());
@@ -245,4 +239,16 @@ impl Owner {
             !partitions.contains(&record::partition_of(&key, self.partitions))
         })
     }
+}
+
+/// The selection, population and labels of a series key, in `engine`'s populations.
+fn series_of<'k>(
+    engine: &Engine,
+    key: &'k [u8],
+) -> Result<(&'k str, usize, record::Labels), OwnerError> {
+    let (selection, labels) = record::read_key(key)?;
+    let p = engine
+        .population_of(selection)
+        .ok_or_else(|| OwnerError::UnknownPopulation(selection.to_owned()))?;
+    Ok((selection, p, labels))
 }
