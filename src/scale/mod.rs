@@ -10,14 +10,18 @@
 //!                       │  ▲
 //!       checkpoint ─────┘  └──── restore on assignment
 //!            ▼
-//!  changelog topic (compacted, keyed by series)
+//!  changelog topic (compacted, keyed by series) ◀──▶ state.dir (its local cache)
 //! ```
 //!
+//! With `input_keyed` there is no stage 1: [`keyed`] owns input partitions, and
+//! pre-aggregates and applies in process (input partition = changelog partition).
+//!
 //! The pure parts: [`record`] (the repartition record), [`preagg`] (stage 1's
-//! aggregation), [`owner`] (stage 2's exactly-once apply, and the changelog). The
-//! shells: [`stage1`] and [`stage2`] (a consumer thread each), [`peers`] (which
-//! instances are alive, for the whole-picture API) and [`topics`] (creating the internal
-//! topics).
+//! aggregation, and the replay plans), [`owner`] (the exactly-once apply, and the
+//! changelog records). The shells: [`stage1`] and [`stage2`], or [`keyed`] (a consumer
+//! thread each), [`changelog`] (state to and from the changelog topic, through
+//! [`cache`]), [`peers`] (which instances are alive, for the whole-picture API) and
+//! [`topics`] (creating the internal topics).
 
 pub mod cache;
 pub mod changelog;
