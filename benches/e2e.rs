@@ -149,6 +149,7 @@ fn live_rate(tansu: &Tansu, topic: &str, consumed: &dyn Fn() -> u64) -> (f64, u6
         scenario: Scenario::Steady,
         services: (0..50).map(|i| format!("svc-{i:03}")).collect(),
         seed: 11,
+        key_by_service: false,
     };
     let producer = background_load(options, &stop);
     std::thread::sleep(Duration::from_secs(WARM_UP_SECS));
@@ -237,6 +238,7 @@ fn freshness(tansu: &Tansu) {
         scenario: Scenario::Steady,
         services: vec!["checkout".into(), "search".into(), "cart".into()],
         seed: 3,
+        key_by_service: false,
     };
     let load = background_load(options, &stop);
     let listen = format!("127.0.0.1:{}", common::broker::free_port());
@@ -313,6 +315,7 @@ fn rss(tansu: &Tansu) {
             .map(String::from)
             .to_vec(),
         seed: 5,
+        key_by_service: false,
     };
     let load = background_load(options, &stop);
     let rss_kb = |pid: u32| -> u64 {

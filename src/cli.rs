@@ -91,6 +91,10 @@ pub enum Command {
         /// Seed of the traffic generator: the same seed gives the same events.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Key each record by its service (the partitioner then keeps a service in one
+        /// partition), for `scale_out.input_keyed`.
+        #[arg(long)]
+        key_by_service: bool,
     },
     /// Translate SLOs written in another format into a slipstream config, printed on
     /// stdout; what cannot be mapped exactly is listed on stderr.

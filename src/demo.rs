@@ -69,6 +69,7 @@ pub async fn demo(
             scenario: Scenario::Incident,
             services: DEFAULT_SERVICES.map(str::to_owned).to_vec(),
             seed: 1,
+            key_by_service: false,
         };
         std::thread::spawn(move || loadgen::generate(&options, &stop))
     };

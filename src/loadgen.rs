@@ -57,6 +57,8 @@ pub struct GenOptions {
     pub scenario: Scenario,
     pub services: Vec<String>,
     pub seed: u64,
+    /// Key each record by its service, as gateways do for `scale_out.input_keyed`.
+    pub key_by_service: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -108,8 +110,11 @@ pub fn generate(options: &GenOptions, stop: &AtomicBool) -> Result<u64, GenError
         let now = wall_ms();
         while sent < due {
             line.clear();
-            generator.write_event(now, &mut line);
-            send(&producer, &options.topic, &line)?;
+            let s = generator.write_event(now, &mut line);
+            let key = options
+                .key_by_service
+                .then(|| options.services[s].as_bytes());
+            send(&producer, &options.topic, key, &line)?;
             sent += 1;
         }
         producer.poll(Duration::ZERO);
@@ -126,8 +131,16 @@ pub fn generate(options: &GenOptions, stop: &AtomicBool) -> Result<u64, GenError
 }
 
 /// Queues one event, waiting for room when librdkafka's queue is full.
-fn send(producer: &BaseProducer, topic: &str, payload: &[u8]) -> Result<(), GenError> {
-    let mut record = BaseRecord::<(), [u8]>::to(topic).payload(payload);
+fn send(
+    producer: &BaseProducer,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: &[u8],
+) -> Result<(), GenError> {
+    let mut record = BaseRecord::<[u8], [u8]>::to(topic).payload(payload);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
     loop {
         match producer.send(record) {
             Ok(()) => return Ok(()),

@@ -125,6 +125,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             scenario,
             services,
             seed,
+            key_by_service,
         } => {
             let options = loadgen::GenOptions {
                 brokers,
@@ -134,6 +135,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 scenario,
                 services,
                 seed,
+                key_by_service,
             };
             let stop = Arc::new(AtomicBool::new(false));
             let generator = {

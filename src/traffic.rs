@@ -110,7 +110,8 @@ impl Generator {
     }
 
     /// Appends one event at `ts_ms`, without a newline.
-    pub fn write_event(&mut self, ts_ms: i64, out: &mut Vec<u8>) {
+    /// Writes one event at `ts_ms`; returns the index of its service.
+    pub fn write_event(&mut self, ts_ms: i64, out: &mut Vec<u8>) -> usize {
         let s = self.rng.below(self.services.len());
         let route = &self.routes[s][self.rng.below(self.routes[s].len())];
         let latency = route.median_ms * (route.sigma * self.rng.normal()).exp();
@@ -133,6 +134,7 @@ impl Generator {
             route.name,
             latency,
         );
+        s
     }
 }
 
@@ -171,7 +173,9 @@ mod tests {
         let run = |seed| {
             let mut g = Generator::numbered(seed, 3, 4);
             let mut buf = Vec::new();
-            (0..10).for_each(|i| g.write_event(i, &mut buf));
+            (0..10).for_each(|i| {
+                g.write_event(i, &mut buf);
+            });
             buf
         };
         assert_eq!(run(1), run(1));
