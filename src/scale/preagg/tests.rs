@@ -302,3 +302,50 @@ proptest! {
         check_keyed(&events, partitions, &flush_at, (committed, lost, delivered, crash), &replay_flush_at);
     }
 }
+
+#[test]
+fn plans_cut_at_each_end_and_a_gap_completes_a_range() {
+    let mut plans = Plans::default();
+    plans.add("in", 0, [5, 9]);
+    assert!(plans.hold("in", 0, 3));
+    assert!(!plans.hold("in", 1, 3), "other partitions are not planned");
+    assert!(plans.flush_after("in", 0, 4));
+    plans.flushed(&[("in".into(), 0, 5)]);
+    assert!(plans.hold("in", 0, 7) && !plans.flush_after("in", 0, 4));
+    // Offsets 7 and 8 are missing (a compacted or transactional gap): reading 10 means
+    // the range to 9 is complete, and the flush before it must take what was held.
+    assert!(!plans.flush_before("in", 0, 6));
+    assert!(plans.flush_before("in", 0, 10));
+    assert!(!plans.hold("in", 0, 7));
+    plans.flushed(&[("in".into(), 0, 7)]);
+    assert!(!plans.hold("in", 0, 11) && !plans.flush_before("in", 0, 11));
+    // A read past every end with nothing held completes them too.
+    plans.add("in", 1, [3]);
+    assert!(plans.flush_before("in", 1, 8));
+    plans.flushed(&[]);
+    assert!(!plans.hold("in", 1, 9));
+}
+
+#[test]
+fn a_series_in_two_partitions_is_unkeyed_and_release_follows_the_owner() {
+    let config = crate::config::parse(KEYED_CONFIG, Path::new("t.yaml")).unwrap();
+    let mut pre = PreAggregator::new(&config);
+    let mut engine = Engine::new(&config);
+    let mut owner = Owner::new(&engine);
+    // checkout /a in partition 0, search in 1, then checkout /a again in 1: both of
+    // checkout's series (one per population) are met in a second partition.
+    pre.add("in", 0, 0, &event(0, T0));
+    pre.add("in", 1, 0, &event(1, T0));
+    pre.add("in", 1, 1, &event(6, T0));
+    for r in pre.flush(Route::BySource, |_, _, _| false).records {
+        owner.apply(&mut engine, r.partition, &r.key, &r.value);
+    }
+    assert_eq!(owner.stats.unkeyed, 2, "{:?}", owner.stats);
+    let before = engine.evaluate(T0 + 60_000).unwrap().slos.len();
+    // Partition 1 goes: search's series with it; checkout's stays with partition 0.
+    let gone = owner.release(&mut engine, &[1]);
+    let after = engine.evaluate(T0 + 60_000).unwrap().slos;
+    assert_eq!(gone, 1);
+    assert_eq!(after.len(), before - 1);
+    assert!(after.iter().all(|s| s.name != "search-availability"));
+}
