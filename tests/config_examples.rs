@@ -38,6 +38,7 @@ fn every_example_config_loads() {
         "kafka-tls-sasl.yaml",
         "kong.yaml",
         "nginx.yaml",
+        "scale-out-keyed.yaml",
     ] {
         assert!(
             names.iter().any(|n| n == expected),
