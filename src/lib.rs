@@ -34,7 +34,8 @@
 //!
 //! With `scale_out`, [`scale`] splits the source in two stages over Kafka (stage 1
 //! pre-aggregates into a repartition topic keyed by series; stage 2 owns each series on
-//! one instance and feeds the same engine), so several instances give the SLIs of one.
+//! one instance and feeds the same engine), so several instances give the SLIs of one;
+//! with keyed input, each input partition owns its series and stage 1 is skipped.
 //!
 //! [`openslo`] is a front door of another kind: it translates OpenSLO v1 documents into
 //! a slipstream config.

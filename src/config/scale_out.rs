@@ -40,6 +40,9 @@ pub struct ScaleOutSettings {
     pub instances_topic: String,
     pub partitions: i32,
     pub group: String,
+    /// The input is keyed by service: no stage 1 and no repartition topic; each input
+    /// partition's series are owned with it, and its changelog partition has its number.
+    pub input_keyed: bool,
     pub flush_interval_ms: i64,
     pub checkpoint_interval_ms: i64,
     /// `None`: `http://` and `http.listen`.
@@ -95,12 +98,15 @@ pub fn build(
             format!("`{owners}` is kafka.group, the group of stage 1; name another"),
         ));
     }
-    if raw.input_keyed == Some(true) {
+    let input_keyed = raw.input_keyed.unwrap_or(false);
+    if input_keyed && input_topics.len() != 1 {
         return Err((
             "scale_out.input_keyed".into(),
-            "skipping stage 1 for input keyed by service is not supported yet; remove it \
-             (results are exact without it, at the cost of the repartition hop)"
-                .into(),
+            format!(
+                "keyed input is one topic, whose partition numbers are the changelog's; \
+                 kafka.topics lists {}: read one topic, or drop input_keyed",
+                input_topics.len()
+            ),
         ));
     }
     let partitions = raw.partitions.unwrap_or(DEFAULT_PARTITIONS);
@@ -132,6 +138,7 @@ pub fn build(
         instances_topic,
         partitions,
         group: owners,
+        input_keyed,
         flush_interval_ms: interval(
             "flush_interval",
             &raw.flush_interval,
@@ -190,10 +197,13 @@ mod tests {
         assert_eq!(build(Some(&r), "sli", &[]).unwrap_err().0, "scale_out");
         let mut r = raw();
         r.input_keyed = Some(true);
+        let two = ["a".to_owned(), "b".to_owned()];
         assert_eq!(
-            build(Some(&r), "sli", &[]).unwrap_err().0,
+            build(Some(&r), "sli", &two).unwrap_err().0,
             "scale_out.input_keyed"
         );
+        let keyed = build(Some(&r), "sli", &two[..1]).unwrap().unwrap();
+        assert!(keyed.input_keyed);
         let mut r = raw();
         r.advertised_url = Some("10.0.0.1:9898".into());
         assert_eq!(

@@ -193,17 +193,9 @@ pub fn validate(raw: &RawConfig) -> Result<Config, ValidationError> {
     })
 }
 
-/// What `scale_out` cannot do yet, refused by name rather than computed wrong: local
-/// checkpoints (the changelog topic holds the state), and composites and roll-ups (they
-/// combine series that different instances own).
+/// What `scale_out` cannot do yet, refused by name rather than computed wrong:
+/// composites and roll-ups (they combine series that different instances own).
 fn scale_out_fits(raw: &super::raw::RawConfig) -> Result<(), (&'static str, &'static str)> {
-    if raw.state.is_some() {
-        return Err((
-            "state",
-            "`state` and `scale_out` do not go together: with scale_out the changelog topic \
-             holds the window state; remove `state`",
-        ));
-    }
     if !raw.composites.is_empty() || !raw.rollups.is_empty() {
         return Err((
             "scale_out",

@@ -26,6 +26,7 @@ use crate::config::{Clock, Config, Evaluation, Slo};
 use crate::engine::{Engine, EvalError};
 use crate::replay::next_minute;
 use crate::report::Report;
+use crate::scale::keyed::Keyed;
 use crate::scale::peers::Peers;
 use crate::scale::stage1::Stage1;
 use crate::scale::stage2::Stage2;
@@ -87,7 +88,7 @@ pub enum RunError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("scale_out: cannot set up the internal topics or clients: {0}")]
-    ScaleOut(#[source] rdkafka::error::KafkaError),
+    ScaleOut(#[from] crate::scale::ScaleError),
     #[error(
         "`governance` needs the config file it approves changes of: run with \
          `slipstream run --config FILE`"
@@ -213,14 +214,18 @@ async fn start_inner(
     let checkpoint_stats = config
         .state
         .as_ref()
+        .filter(|_| config.scale_out.is_none())
         .map(|_| Arc::new(CheckpointStats::default()));
+    // With scale_out, `state.dir` is the changelog's local cache (crate::scale::cache),
+    // not the engine's checkpoints.
+    let scaled = config.scale_out.is_some();
     let (store, engine) = match (&config.state, &checkpoint_stats) {
-        (Some(state), Some(stats)) => {
+        (Some(state), Some(stats)) if !scaled => {
             let (store, engine) = crate::state::open_and_restore(&state.dir, config, stats)?;
             (Some(store), engine)
         }
         _ => {
-            if config.scale_out.is_none() {
+            if !scaled {
                 tracing::warn!(
                     "no `state` section: windows start empty at every restart, and a crash \
                  re-reads events since the last commit"
@@ -266,21 +271,30 @@ async fn start_inner(
             (Source::Single(source), None)
         }
         Some(scale) => {
-            topics::create(&settings.kafka, scale)
-                .await
-                .map_err(RunError::ScaleOut)?;
+            topics::create(&settings.kafka, scale).await?;
             let scale_status = Arc::new(ScaleStatus::default());
-            let stage1 = Stage1::connect(
-                config,
-                engine.clone(),
-                status.clone(),
-                scale_status.clone(),
-                stop.clone(),
-            )
-            .map_err(RunError::ScaleOut)?;
-            let stage2 =
-                Stage2::connect(config, engine.clone(), scale_status.clone(), stop.clone())
-                    .map_err(RunError::ScaleOut)?;
+            let stages = if scale.input_keyed {
+                let keyed = Keyed::connect(
+                    config,
+                    engine.clone(),
+                    status.clone(),
+                    scale_status.clone(),
+                    stop.clone(),
+                )?;
+                Stages::Keyed(Box::new(keyed))
+            } else {
+                let stage1 = Stage1::connect(
+                    config,
+                    engine.clone(),
+                    status.clone(),
+                    scale_status.clone(),
+                    stop.clone(),
+                )
+                .map_err(crate::scale::ScaleError::from)?;
+                let stage2 =
+                    Stage2::connect(config, engine.clone(), scale_status.clone(), stop.clone())?;
+                Stages::Two(Box::new(stage1), Box::new(stage2))
+            };
             let url = scale
                 .advertised_url
                 .clone()
@@ -288,8 +302,7 @@ async fn start_inner(
             let token = settings.token.as_ref().and_then(|t| t.value.clone());
             let peers = Arc::new(Peers::new(url, token));
             let source = Source::Scaled {
-                stage1: Box::new(stage1),
-                stage2: Box::new(stage2),
+                stages,
                 peers: peers.clone(),
                 status: scale_status.clone(),
                 kafka: settings.kafka.clone(),
@@ -435,17 +448,22 @@ async fn start_inner(
     Ok(Running { addr, shared, done })
 }
 
-/// Where events come from: one consumer, or scale-out's two stages and its peers.
+/// Where events come from: one consumer, or scale-out's stages and its peers.
 enum Source {
     Single(KafkaSource),
     Scaled {
-        stage1: Box<Stage1>,
-        stage2: Box<Stage2>,
+        stages: Stages,
         peers: Arc<Peers>,
         status: Arc<ScaleStatus>,
         kafka: crate::config::KafkaSettings,
         topic: String,
     },
+}
+
+/// Scale-out's consumers: stage 1 and stage 2, or one on keyed input.
+enum Stages {
+    Two(Box<Stage1>, Box<Stage2>),
+    Keyed(Box<Keyed>),
 }
 
 impl Source {
@@ -460,25 +478,27 @@ impl Source {
         match self {
             Source::Single(source) => source.run(stop, max_clock_skew_ms, metrics),
             Source::Scaled {
-                stage1,
-                stage2,
+                stages,
                 peers,
                 status,
                 kafka,
                 topic,
             } => std::thread::scope(|scope| {
-                let threads = [
-                    std::thread::Builder::new()
-                        .name("slipstream-stage2".into())
-                        .spawn_scoped(scope, || stage2.run(stop)),
-                    std::thread::Builder::new()
-                        .name("slipstream-peers".into())
-                        .spawn_scoped(scope, || peers.run(&kafka, &topic, &status, stop)),
-                ];
-                for t in threads {
-                    t.expect("the OS refused to start a scale-out thread");
+                let refused = "the OS refused to start a scale-out thread";
+                std::thread::Builder::new()
+                    .name("slipstream-peers".into())
+                    .spawn_scoped(scope, || peers.run(&kafka, &topic, &status, stop))
+                    .expect(refused);
+                match stages {
+                    Stages::Two(stage1, stage2) => {
+                        std::thread::Builder::new()
+                            .name("slipstream-stage2".into())
+                            .spawn_scoped(scope, move || stage2.run(stop))
+                            .expect(refused);
+                        stage1.run(stop, max_clock_skew_ms);
+                    }
+                    Stages::Keyed(keyed) => keyed.run(stop, max_clock_skew_ms),
                 }
-                stage1.run(stop, max_clock_skew_ms);
             }),
         }
     }
@@ -615,7 +635,7 @@ async fn evaluate_every(
             );
             prometheus.publish_alerts(&alerts, alertmanager.as_ref().map(|a| a.outbox()));
             if let Some((_, scale)) = &shared.scale {
-                prometheus.publish_scale(scale);
+                prometheus.publish_scale(scale, config.state.is_some());
             }
             drop(alerts);
             prometheus.evaluation_took(started.elapsed());

@@ -10,18 +10,24 @@
 //!                       │  ▲
 //!       checkpoint ─────┘  └──── restore on assignment
 //!            ▼
-//!  changelog topic (compacted, keyed by series)
+//!  changelog topic (compacted, keyed by series) ◀──▶ state.dir (its local cache)
 //! ```
 //!
+//! With `input_keyed` there is no stage 1: [`keyed`] owns input partitions, and
+//! pre-aggregates and applies in process (input partition = changelog partition).
+//!
 //! The pure parts: [`record`] (the repartition record), [`preagg`] (stage 1's
-//! aggregation), [`owner`] (stage 2's exactly-once apply, and the changelog). The
-//! shells: [`stage1`] and [`stage2`] (a consumer thread each), [`peers`] (which
-//! instances are alive, for the whole-picture API) and [`topics`] (creating the internal
-//! topics).
+//! aggregation, and the replay plans), [`owner`] (the exactly-once apply, and the
+//! changelog records). The shells: [`stage1`] and [`stage2`], or [`keyed`] (a consumer
+//! thread each), [`changelog`] (state to and from the changelog topic, through
+//! [`cache`]), [`peers`] (which instances are alive, for the whole-picture API) and
+//! [`topics`] (creating the internal topics).
 
+pub mod cache;
+pub mod changelog;
+pub mod keyed;
 pub mod owner;
 pub mod peers;
-
 pub mod preagg;
 pub mod record;
 pub mod stage1;
@@ -30,6 +36,31 @@ pub mod topics;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why scale-out cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaleError {
+    #[error(transparent)]
+    Kafka(#[from] rdkafka::error::KafkaError),
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
+    #[error(
+        "input topic `{0}` is not in the cluster's metadata: with scale_out.input_keyed the \
+         changelog gets its partitions; create it first"
+    )]
+    NoInput(String),
+    #[error(
+        "changelog topic `{topic}` has {has} partitions and input topic `{input}` {want}: with \
+         scale_out.input_keyed each input partition's state goes to the changelog partition \
+         of the same number; name a new scale_out.changelog_topic"
+    )]
+    ChangelogPartitions {
+        topic: String,
+        has: usize,
+        input: String,
+        want: usize,
+    },
+}
 
 /// What the scale-out threads have done, for /metrics and the peers.
 #[derive(Default)]
@@ -42,8 +73,15 @@ pub struct ScaleStatus {
     pub duplicate: AtomicU64,
     pub rejected: AtomicU64,
     pub overlap: AtomicU64,
+    pub unkeyed: AtomicU64,
     pub changelog_written: AtomicU64,
     pub changelog_restored: AtomicU64,
+    /// Records read from the changelog topic by restores.
+    pub changelog_read: AtomicU64,
+    /// Partitions assigned, by what the local cache gave: used, none, not usable.
+    pub cache_hits: AtomicU64,
+    pub cache_misses: AtomicU64,
+    pub cache_invalid: AtomicU64,
     /// Times stage 2 gave partitions up: their series must leave /metrics and the alerts.
     pub releases: AtomicU64,
 }
@@ -57,6 +95,20 @@ impl ScaleStatus {
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
+    /// Records the partitions `consumer` is assigned as the owned ones.
+    pub fn set_owned<C: rdkafka::consumer::ConsumerContext>(
+        &self,
+        consumer: &rdkafka::consumer::BaseConsumer<C>,
+    ) {
+        use rdkafka::consumer::Consumer;
+        let mut owned: Vec<i32> = consumer
+            .assignment()
+            .map(|a| a.elements().iter().map(|e| e.partition()).collect())
+            .unwrap_or_default();
+        owned.sort_unstable();
+        *self.owned.lock().unwrap_or_else(|e| e.into_inner()) = owned;
+    }
+
     pub fn owned(&self) -> Vec<i32> {
         self.owned.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
@@ -67,5 +119,6 @@ impl ScaleStatus {
         self.duplicate.store(stats.duplicate, Ordering::Relaxed);
         self.rejected.store(stats.rejected, Ordering::Relaxed);
         self.overlap.store(stats.overlap, Ordering::Relaxed);
+        self.unkeyed.store(stats.unkeyed, Ordering::Relaxed);
     }
 }

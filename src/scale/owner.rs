@@ -29,11 +29,16 @@ pub struct ApplyStats {
     /// Applied, but its range started before the series' end: counted twice in part.
     /// Zero unless stage 1's replay of a flush was not exact.
     pub overlap: u64,
+    /// Applied, for a series already held under another partition: with
+    /// `input_keyed`, events of one series in two input partitions (the input is not
+    /// keyed as the config says, and the series' state cannot follow one partition).
+    pub unkeyed: u64,
 }
 
 /// Where a series' counts come from, per source partition.
 #[derive(Clone, Debug, Default)]
 struct SeriesMeta {
+    /// The partition whose owner holds the series, and whose changelog it goes to.
     partition: i32,
     /// `(source topic, source partition, end)`: offsets before `end` are counted.
     ends: Vec<(Box<str>, i32, i64)>,
@@ -42,7 +47,6 @@ struct SeriesMeta {
 }
 
 pub struct Owner {
-    partitions: i32,
     /// Per series key.
     series: HashMap<Box<[u8]>, SeriesMeta>,
     /// Per population of the engine: the hash of its state key.
@@ -67,12 +71,11 @@ pub enum OwnerError {
 }
 
 impl Owner {
-    pub fn new(engine: &Engine, partitions: i32) -> Owner {
+    pub fn new(engine: &Engine) -> Owner {
         let state_hashes = (0..engine.populations())
             .map(|p| record::stable_hash(engine.state_key(p).as_bytes()))
             .collect();
         Owner {
-            partitions,
             series: HashMap::new(),
             state_hashes,
             stats: ApplyStats::default(),
@@ -85,9 +88,10 @@ impl Owner {
         (self.series.len(), dirty)
     }
 
-    /// Applies one repartition record, unless it is a duplicate.
-    pub fn apply(&mut self, engine: &mut Engine, key: &[u8], value: &[u8]) {
-        match self.try_apply(engine, key, value) {
+    /// Applies one record of `partition` (of the repartition topic, or of the input
+    /// with `input_keyed`), unless it is a duplicate.
+    pub fn apply(&mut self, engine: &mut Engine, partition: i32, key: &[u8], value: &[u8]) {
+        match self.try_apply(engine, partition, key, value) {
             Ok(()) => {}
             Err(e) => {
                 self.stats.rejected += 1;
@@ -99,6 +103,7 @@ impl Owner {
     fn try_apply(
         &mut self,
         engine: &mut Engine,
+        partition: i32,
         key: &[u8],
         value: &[u8],
     ) -> Result<(), OwnerError> {
@@ -109,9 +114,14 @@ impl Owner {
             return Err(OwnerError::OtherSlos(selection.to_owned()));
         }
         let meta = match self.series.get_mut(key) {
-            Some(meta) => meta,
+            Some(meta) => {
+                if meta.partition != partition {
+                    self.stats.unkeyed += 1;
+                }
+                meta
+            }
             None => self.series.entry(Box::from(key)).or_insert(SeriesMeta {
-                partition: record::partition_of(key, self.partitions),
+                partition,
                 ..SeriesMeta::default()
             }),
         };
@@ -161,39 +171,51 @@ impl Owner {
             if !meta.dirty || partitions.is_some_and(|ps| !ps.contains(&meta.partition)) {
                 continue;
             }
-            let Ok((selection, labels)) = record::read_key(key) else {
-                continue;
-            };
-            let Some(p) = engine.population_of(selection) else {
-                continue;
-            };
-            let mut w = Writer::default();
-            w.u64(CHANGELOG_VERSION);
-            w.str(engine.state_key(p));
-            w.u64(meta.ends.len() as u64);
-            for (topic, partition, end) in &meta.ends {
-                w.str(topic);
-                w.i64(i64::from(*partition));
-                w.i64(*end);
-            }
-            if engine.write_series(p, &labels, &mut w) {
+            if let Some(value) = encode(engine, key, meta) {
                 meta.dirty = false;
                 out.push(Produced {
                     partition: meta.partition,
                     key: key.to_vec(),
-                    value: w.buf,
+                    value,
                 });
             }
         }
         out
     }
 
-    /// Restores a series from its newest changelog record. A record for another state
-    /// key (the SLOs changed) is an error: the series starts again from the
-    /// repartition topic's retained records.
+    /// Every series of `partition` as its changelog record would hold it: what the
+    /// changelog's compacted partition holds once the dirty ones are written.
+    pub fn snapshot(&self, engine: &Engine, partition: i32) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.series
+            .iter()
+            .filter(|(_, meta)| meta.partition == partition)
+            .filter_map(|(key, meta)| Some((key.to_vec(), encode(engine, key, meta)?)))
+            .collect()
+    }
+
+    /// The ends of `(topic, partition)` past `after` that the series hold, ascending:
+    /// with `input_keyed`, where the flushes of a partition read again from `after`
+    /// must end so that no flush straddles a series' end (each was a flush's end).
+    pub fn ends_after(&self, topic: &str, partition: i32, after: i64) -> Vec<i64> {
+        let mut ends: Vec<i64> = self
+            .series
+            .values()
+            .flat_map(|meta| meta.ends.iter())
+            .filter(|(t, p, end)| *p == partition && **t == *topic && *end > after)
+            .map(|(_, _, end)| *end)
+            .collect();
+        ends.sort_unstable();
+        ends.dedup();
+        ends
+    }
+
+    /// Restores a series of changelog `partition` from its newest record. A record for
+    /// another state key (the SLOs changed) is an error: the series starts again from
+    /// the records its source still holds.
     pub fn restore(
         &mut self,
         engine: &mut Engine,
+        partition: i32,
         key: &[u8],
         value: &[u8],
     ) -> Result<(), OwnerError> {
@@ -216,7 +238,7 @@ impl Owner {
         self.series.insert(
             Box::from(key),
             SeriesMeta {
-                partition: record::partition_of(key, self.partitions),
+                partition,
                 ends,
                 dirty: false,
             },
@@ -227,8 +249,14 @@ impl Owner {
     /// Lets go of the series of `partitions` (revoked): out of the engine and out of
     /// here. Checkpoint them first.
     pub fn release(&mut self, engine: &mut Engine, partitions: &[i32]) -> usize {
-        self.series
-            .retain(|_, m| !partitions.contains(&m.partition));
+        let mut gone = hashbrown::HashSet::new();
+        self.series.retain(|key, m| {
+            let keep = !partitions.contains(&m.partition);
+            if !keep {
+                gone.insert(key.clone());
+            }
+            keep
+        });
         let selections: Vec<String> = (0..engine.populations())
             .map(|p| engine.selection(p).to_owned())
             .collect();
@@ -236,9 +264,26 @@ impl Owner {
         engine.retain_series(|p, labels| {
             key.clear();
             record::write_key(&selections[p], labels, &mut key);
-            !partitions.contains(&record::partition_of(&key, self.partitions))
+            !gone.contains(key.as_slice())
         })
     }
+}
+
+/// A series' changelog value: the version, its population's state key, its ends and
+/// its window state. `None` when the engine no longer has it.
+fn encode(engine: &Engine, key: &[u8], meta: &SeriesMeta) -> Option<Vec<u8>> {
+    let (selection, labels) = record::read_key(key).ok()?;
+    let p = engine.population_of(selection)?;
+    let mut w = Writer::default();
+    w.u64(CHANGELOG_VERSION);
+    w.str(engine.state_key(p));
+    w.u64(meta.ends.len() as u64);
+    for (topic, partition, end) in &meta.ends {
+        w.str(topic);
+        w.i64(i64::from(*partition));
+        w.i64(*end);
+    }
+    engine.write_series(p, &labels, &mut w).then_some(w.buf)
 }
 
 /// The selection, population and labels of a series key, in `engine`'s populations.

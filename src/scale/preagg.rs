@@ -24,6 +24,15 @@ pub struct Produced {
     pub value: Vec<u8>,
 }
 
+/// Which partition a flushed record belongs to.
+#[derive(Clone, Copy, Debug)]
+pub enum Route {
+    /// The repartition topic's, of this many partitions: a hash of the series key.
+    ByKey(i32),
+    /// Its source partition's (`input_keyed`: the input partition owns its series).
+    BySource,
+}
+
 /// Per population: what records name it by.
 struct PopulationInfo {
     selection: String,
@@ -190,15 +199,11 @@ impl PreAggregator {
         None
     }
 
-    /// Takes what was read: one record per series and source partition for the
-    /// repartition topic (`partitions` of it), the offsets each source partition's
-    /// records cover, and the event counts since the last flush. Source partitions for
-    /// which `hold(topic, partition, end)` holds are kept for a later flush.
-    pub fn flush(
-        &mut self,
-        partitions: i32,
-        mut hold: impl FnMut(&str, i32, i64) -> bool,
-    ) -> Flushed {
+    /// Takes what was read: one record per series and source partition, routed by
+    /// `route`, the offsets each source partition's records cover, and the event counts
+    /// since the last flush. Source partitions for which `hold(topic, partition, end)`
+    /// holds are kept for a later flush.
+    pub fn flush(&mut self, route: Route, mut hold: impl FnMut(&str, i32, i64) -> bool) -> Flushed {
         let mut out = Flushed::default();
         let (taken, kept) = std::mem::take(&mut self.partitions)
             .into_iter()
@@ -236,7 +241,10 @@ impl PreAggregator {
                 let mut value = Vec::new();
                 partial.write(&mut value);
                 out.records.push(Produced {
-                    partition: record::partition_of(&key, partitions),
+                    partition: match route {
+                        Route::ByKey(partitions) => record::partition_of(&key, partitions),
+                        Route::BySource => partition,
+                    },
                     key,
                     value,
                 });
@@ -251,6 +259,99 @@ impl PreAggregator {
     pub fn forget(&mut self, topic: &str, partition: i32) {
         self.partitions
             .retain(|(t, p, _)| !(*p == partition && t == topic));
+    }
+}
+
+/// Where the flushes of source partitions read again must end, so that each replays
+/// exactly a range flushed before: stage 1 replays a planned flush cut short, and with
+/// `input_keyed` the owner of a partition cuts at the ends its restored series hold.
+#[derive(Default)]
+pub struct Plans {
+    entries: Vec<Plan>,
+}
+
+struct Plan {
+    topic: String,
+    partition: i32,
+    /// The ends still to reach, ascending.
+    ends: std::collections::VecDeque<i64>,
+    /// An offset read at or past the next end: every offset before it was read (a gap
+    /// in the offsets skipped the range's last ones), so the range is complete.
+    reached: Option<i64>,
+}
+
+impl Plans {
+    /// Plans flushes of `(topic, partition)` ending at each of `ends` (ascending).
+    pub fn add(&mut self, topic: &str, partition: i32, ends: impl IntoIterator<Item = i64>) {
+        self.forget(topic, partition);
+        let ends: std::collections::VecDeque<i64> = ends.into_iter().collect();
+        if !ends.is_empty() {
+            self.entries.push(Plan {
+                topic: topic.to_owned(),
+                partition,
+                ends,
+                reached: None,
+            });
+        }
+    }
+
+    fn find(&self, topic: &str, partition: i32) -> Option<&Plan> {
+        let mut all = self.entries.iter();
+        all.find(|e| e.partition == partition && e.topic == topic)
+    }
+
+    /// Before reading `offset`: true when it is past the planned range, which is then
+    /// complete and must be flushed first.
+    pub fn flush_before(&mut self, topic: &str, partition: i32, offset: i64) -> bool {
+        let mut all = self.entries.iter_mut();
+        let Some(plan) = all.find(|e| e.partition == partition && e.topic == topic) else {
+            return false;
+        };
+        let past = plan.ends.front().is_some_and(|end| offset >= *end);
+        if past {
+            plan.reached = Some(offset);
+        }
+        past
+    }
+
+    /// After reading `offset`: it was the planned range's last, so flush now.
+    pub fn flush_after(&self, topic: &str, partition: i32, offset: i64) -> bool {
+        self.find(topic, partition)
+            .and_then(|plan| plan.ends.front())
+            == Some(&(offset + 1))
+    }
+
+    /// For [`PreAggregator::flush`]: a partition short of its planned end waits.
+    pub fn hold(&self, topic: &str, partition: i32, at: i64) -> bool {
+        self.find(topic, partition).is_some_and(|plan| {
+            plan.reached.is_none() && plan.ends.front().is_some_and(|end| at < *end)
+        })
+    }
+
+    /// After a flush: the ends it reached are done, and so are those a read past them
+    /// completed (with nothing left to flush: the range's offsets are gone).
+    pub fn flushed(&mut self, flushed: &[(String, i32, i64)]) {
+        for plan in &mut self.entries {
+            let to = flushed
+                .iter()
+                .find(|(t, p, _)| *p == plan.partition && *t == plan.topic)
+                .map(|f| f.2);
+            let upto = match (plan.reached.take(), to) {
+                (Some(r), Some(t)) => r.max(t),
+                (Some(r), None) => r,
+                (None, Some(t)) => t,
+                (None, None) => continue,
+            };
+            while plan.ends.front().is_some_and(|end| *end <= upto) {
+                plan.ends.pop_front();
+            }
+        }
+        self.entries.retain(|e| !e.ends.is_empty());
+    }
+
+    pub fn forget(&mut self, topic: &str, partition: i32) {
+        self.entries
+            .retain(|e| !(e.partition == partition && e.topic == topic));
     }
 }
 

@@ -24,7 +24,7 @@ use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
 use super::ScaleStatus;
-use super::preagg::PreAggregator;
+use super::preagg::{Plans, PreAggregator, Route};
 use super::topics::BatchProducer;
 use crate::config::Config;
 use crate::engine::Engine;
@@ -52,7 +52,7 @@ struct Flusher {
     topic: String,
     partitions: i32,
     /// Source partitions replaying a planned flush: where that flush must end.
-    replaying: Vec<(String, i32, i64)>,
+    replaying: Plans,
     stop: Arc<AtomicBool>,
     status: Arc<ScaleStatus>,
 }
@@ -85,7 +85,7 @@ impl Stage1 {
             plans,
             topic: scale.repartition_topic.clone(),
             partitions: scale.partitions,
-            replaying: Vec::new(),
+            replaying: Plans::default(),
             stop,
             status,
         };
@@ -144,17 +144,13 @@ impl Stage1 {
             let n = batch.len() as u64;
             for m in batch.drain(..) {
                 let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
-                if state
-                    .planned_end(topic, partition)
-                    .is_some_and(|end| offset >= end)
-                {
-                    // The replayed range is complete (a gap skipped its last offsets).
+                if state.replaying.flush_before(topic, partition, offset) {
                     state.flush(consumer, &context.engine);
                 }
                 state
                     .pre
                     .add(topic, partition, offset, m.payload().unwrap_or(b""));
-                if state.planned_end(topic, partition) == Some(offset + 1) {
+                if state.replaying.flush_after(topic, partition, offset) {
                     state.flush(consumer, &context.engine);
                 }
             }
@@ -179,12 +175,6 @@ impl Stage1Context {
 }
 
 impl Flusher {
-    fn planned_end(&self, topic: &str, partition: i32) -> Option<i64> {
-        let mut r = self.replaying.iter();
-        r.find(|(t, p, _)| *p == partition && t == topic)
-            .map(|r| r.2)
-    }
-
     /// Flushes every source partition but those replaying a plan that is not complete
     /// yet: plan, produce, commit.
     fn flush<C: ConsumerContext>(
@@ -193,15 +183,12 @@ impl Flusher {
         engine: &parking_lot::Mutex<Engine>,
     ) {
         let replaying = &self.replaying;
-        let flushed = self.pre.flush(self.partitions, |topic, partition, at| {
-            let plan = replaying
-                .iter()
-                .find(|(t, p, _)| *p == partition && t == topic);
-            plan.is_some_and(|(_, _, end)| at < *end)
-        });
-        // A plan is done once its partition is flushed.
-        self.replaying
-            .retain(|(t, p, _)| !flushed.ends.iter().any(|(ft, fp, _)| fp == p && ft == t));
+        let flushed = self
+            .pre
+            .flush(Route::ByKey(self.partitions), |topic, partition, at| {
+                replaying.hold(topic, partition, at)
+            });
+        self.replaying.flushed(&flushed.ends);
         if flushed.ends.is_empty() {
             return;
         }
@@ -260,9 +247,7 @@ impl ConsumerContext for Stage1Context {
                 state.flush(consumer, &self.engine);
                 for e in tpl.elements() {
                     state.pre.forget(e.topic(), e.partition());
-                    state
-                        .replaying
-                        .retain(|(t, p, _)| !(*p == e.partition() && t == e.topic()));
+                    state.replaying.forget(e.topic(), e.partition());
                 }
             },
         );
@@ -304,8 +289,7 @@ impl Flusher {
                     e.topic(),
                     e.partition()
                 );
-                self.replaying
-                    .push((e.topic().to_owned(), e.partition(), end));
+                self.replaying.add(e.topic(), e.partition(), [end]);
             }
         }
     }
