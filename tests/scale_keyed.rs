@@ -1,0 +1,241 @@
+//! Scale-out on input keyed by service (`scale_out.input_keyed: true`), end to end against
+//! a real broker (Tansu) and `slipstream run` processes: each instance owns input
+//! partitions as they are, with no stage 1 and no repartition topic, and one plain
+//! instance in a group of its own reads the same 12-partition topic as the reference.
+//! 1. three keyed instances give exactly the single instance's counts, for every series
+//!    and window, and their read counts too; nothing is produced, no series is met in a
+//!    second partition, and no repartition topic exists;
+//! 2. one of three is killed (SIGKILL) mid-stream, after it wrote its changelog: its
+//!    input partitions move, the survivors restore them from the changelog, and the
+//!    counts are still exact.
+//!
+//! Events carry historic timestamps and the clock is the event clock, so every report is
+//! evaluated at one fixed instant and must be equal field for field.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::broker::{Tansu, produce};
+use common::cluster::{
+    INPUT, Instance, PARTITIONS, SCALE_OUT_KEYED, assert_counts_match, config, keyed_events, logs,
+    minute_after, repartition_records, wait_for_owners, wait_until_counting,
+};
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use serde_json::Value;
+
+/// The deployment's `kafka.group`: its changelog is `keyed-changelog`.
+const GROUP: &str = "keyed";
+
+/// A broker with the keyed input topic, three keyed instances owning its partitions
+/// between them, and the single instance.
+struct Setup {
+    instances: Vec<Instance>,
+    single: Instance,
+    started: Instant,
+    /// After the instances (fields drop in order), so that they stop before it does.
+    tansu: Tansu,
+    /// Last, so that it is released after every process has stopped.
+    _turn: MutexGuard<'static, ()>,
+}
+
+/// The tests of this file take turns: each runs a broker and four processes, and the
+/// machines they run on have two cores.
+static TURN: Mutex<()> = Mutex::new(());
+
+fn three_and_one() -> Option<Setup> {
+    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let tansu = Tansu::start()?;
+    let started = Instant::now();
+    tansu.create_topic(INPUT, PARTITIONS);
+    let brokers = tansu.brokers();
+    let deployment = config(&brokers, GROUP, Some(SCALE_OUT_KEYED));
+    let instances: Vec<Instance> = ["a", "b", "c"]
+        .iter()
+        .map(|name| Instance::start(name, &deployment))
+        .collect();
+    let single = Instance::start("single", &config(&brokers, "single", None));
+    wait_for_owners(
+        &instances.iter().collect::<Vec<_>>(),
+        Duration::from_secs(60),
+    );
+    eprintln!(
+        "3 keyed instances own the input partitions: {:?}",
+        started.elapsed()
+    );
+    Some(Setup {
+        instances,
+        single,
+        started,
+        tansu,
+        _turn: turn,
+    })
+}
+
+impl Setup {
+    fn produce(&self, records: &[(i32, Vec<u8>)]) {
+        produce(&self.tansu.brokers(), INPUT, records);
+    }
+}
+
+/// What only keyed mode promises, on every instance: no series met in a second input
+/// partition, nothing produced, some partial records applied in process, and
+/// `slipstream_scale_out_owned_partitions` = the input partitions `/api/v1/cluster`
+/// says it owns.
+fn assert_keyed(instances: &[&Instance]) {
+    for i in instances {
+        let cluster = i.cluster();
+        let owned = cluster["instances"]
+            .as_array()
+            .expect("`instances` is an array")
+            .iter()
+            .find(|m| m["instance"] == cluster["instance"])
+            .and_then(|m| m["partitions"].as_array())
+            .map_or(0, Vec::len);
+        let what = |m: &str| format!("{}: {m}\n{}", i.name, logs(&[i]));
+        assert_eq!(
+            i.metric("slipstream_scale_out_owned_partitions"),
+            Some(owned as f64),
+            "{}",
+            what(&format!("owned partitions, /api/v1/cluster: {cluster}"))
+        );
+        assert_eq!(
+            repartition_records(i, "unkeyed"),
+            0.0,
+            "{}",
+            what("records unkeyed")
+        );
+        assert_eq!(
+            i.metric("slipstream_repartition_produced_records_total"),
+            Some(0.0),
+            "{}",
+            what("records produced")
+        );
+        assert!(
+            repartition_records(i, "applied") > 0.0,
+            "{}",
+            what("no partial record applied")
+        );
+    }
+}
+
+/// Partitions per topic on the broker.
+fn topics(brokers: &str) -> BTreeMap<String, usize> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .expect("create a metadata client");
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("fetch metadata");
+    metadata
+        .topics()
+        .iter()
+        .map(|t| (t.name().to_owned(), t.partitions().len()))
+        .collect()
+}
+
+/// A changelog counter of `instance` (`kind`: written, restored, read), 0 when absent.
+fn changelog(instance: &Instance, kind: &str) -> f64 {
+    instance
+        .run
+        .metric("slipstream_changelog_records_total", &[("kind", kind)])
+        .unwrap_or(0.0)
+}
+
+#[test]
+fn keyed_three_instances_match_one() {
+    let Some(setup) = three_and_one() else { return };
+    let records = keyed_events(12_000, 4, 600);
+    let at = minute_after(&records);
+    setup.produce(&records);
+    let all: Vec<&Instance> = setup.instances.iter().collect();
+    assert_counts_match(&all, &setup.single, records.len() as u64, &at, true);
+    eprintln!("counts equal: {:?}", setup.started.elapsed());
+    assert_keyed(&all);
+
+    // Every instance checkpoints its partitions, to a changelog with one partition per
+    // input partition; no repartition topic is made.
+    for i in &all {
+        common::wait::wait_until(
+            &format!("{} writes its changelog", i.name),
+            Duration::from_secs(10),
+            || changelog(i, "written") > 0.0,
+        );
+    }
+    let topics = topics(&setup.tansu.brokers());
+    let changelog_topic = format!("{GROUP}-changelog");
+    assert_eq!(
+        topics.get(&changelog_topic),
+        Some(&(PARTITIONS as usize)),
+        "the changelog's partitions: {topics:?}"
+    );
+    assert!(
+        !topics.keys().any(|t| t.contains("repartition")),
+        "a repartition topic in keyed mode: {topics:?}"
+    );
+
+    // The traffic is what the comparison needs: many series, bad events where an SLO
+    // can have them, and latency percentiles.
+    let want = setup.single.whole(&at);
+    let slos = want["slos"].as_array().expect("`slos` is an array");
+    assert!(slos.len() > 150, "only {} series", slos.len());
+    let bad =
+        |s: &Value| s["windows"]["1d"]["good"].as_u64() < s["windows"]["1d"]["total"].as_u64();
+    for name in ["route-availability", "checkout-availability"] {
+        assert!(
+            slos.iter().filter(|s| s["name"] == name).any(bad),
+            "no bad event in {name}"
+        );
+    }
+    assert!(
+        slos.iter()
+            .any(|s| s["windows"]["5m"]["latency_ms"].is_object())
+    );
+}
+
+#[test]
+fn keyed_killed_instance_counts_stay_exact() {
+    let Some(mut setup) = three_and_one() else {
+        return;
+    };
+    let records = keyed_events(10_000, 5, 720);
+    let at = minute_after(&records);
+    let (first, rest) = records.split_at(records.len() / 2);
+    setup.produce(first);
+    let victim = setup.instances.remove(1);
+    wait_until_counting(&victim, &at);
+    // Killed after a checkpoint, so that its partitions have a changelog to restore.
+    common::wait::wait_until(
+        &format!("{} writes its changelog", victim.name),
+        Duration::from_secs(20),
+        || changelog(&victim, "written") > 0.0,
+    );
+    let status = victim.run.stop("KILL", Duration::from_secs(10));
+    assert!(!status.success(), "SIGKILL: {status}");
+    eprintln!("{} killed: {:?}", victim.name, setup.started.elapsed());
+
+    setup.produce(rest);
+    let survivors: Vec<&Instance> = setup.instances.iter().collect();
+    wait_for_owners(&survivors, Duration::from_secs(60));
+    eprintln!(
+        "2 instances own the input partitions: {:?}",
+        setup.started.elapsed()
+    );
+    // The survivors re-read what the dead one had read but not checkpointed: the read
+    // counts may exceed the events; the SLI counts may not.
+    assert_counts_match(&survivors, &setup.single, records.len() as u64, &at, false);
+    eprintln!("counts equal: {:?}", setup.started.elapsed());
+    assert_keyed(&survivors);
+    let read: f64 = survivors.iter().map(|i| changelog(i, "read")).sum();
+    let restored: f64 = survivors.iter().map(|i| changelog(i, "restored")).sum();
+    eprintln!("changelog records read at restores {read}, series restored {restored}");
+    assert!(
+        read > 0.0 && restored > 0.0,
+        "the victim's partitions were not restored from its changelog\n{}",
+        logs(&survivors)
+    );
+}
