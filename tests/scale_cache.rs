@@ -20,9 +20,9 @@ use std::time::{Duration, Instant};
 
 use common::broker::{Tansu, produce};
 use common::cluster::{
-    INPUT, Instance, PARTITIONS, SCALE_OUT, assert_counts_match, config, events, logs,
-    minute_after, wait_for_owners, with_state,
+    INPUT, Instance, PARTITIONS, SCALE_OUT, config, events, logs, minute_after, wait_for_owners,
 };
+use common::deployment::{assert_counts_match, with_state};
 
 /// The changelog topic of the deployment (`kafka.group` is `cache`).
 const CHANGELOG: &str = "cache-changelog";

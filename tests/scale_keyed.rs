@@ -15,13 +15,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use common::broker::{Tansu, produce};
-use common::cluster::{
-    INPUT, Instance, PARTITIONS, SCALE_OUT_KEYED, assert_counts_match, config, keyed_events, logs,
-    minute_after, repartition_records, wait_for_owners, wait_until_counting,
+use common::cluster::{Instance, PARTITIONS, logs, minute_after, wait_for_owners};
+use common::deployment::{
+    Deployment, SCALE_OUT_KEYED, assert_counts_match, keyed_events, repartition_records,
+    wait_until_counting,
 };
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -30,55 +30,11 @@ use serde_json::Value;
 /// The deployment's `kafka.group`: its changelog is `keyed-changelog`.
 const GROUP: &str = "keyed";
 
-/// A broker with the keyed input topic, three keyed instances owning its partitions
-/// between them, and the single instance.
-struct Setup {
-    instances: Vec<Instance>,
-    single: Instance,
-    started: Instant,
-    /// After the instances (fields drop in order), so that they stop before it does.
-    tansu: Tansu,
-    /// Last, so that it is released after every process has stopped.
-    _turn: MutexGuard<'static, ()>,
-}
-
-/// The tests of this file take turns: each runs a broker and four processes, and the
-/// machines they run on have two cores.
+/// The tests of this file take turns: each runs a broker and four processes.
 static TURN: Mutex<()> = Mutex::new(());
 
-fn three_and_one() -> Option<Setup> {
-    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let tansu = Tansu::start()?;
-    let started = Instant::now();
-    tansu.create_topic(INPUT, PARTITIONS);
-    let brokers = tansu.brokers();
-    let deployment = config(&brokers, GROUP, Some(SCALE_OUT_KEYED));
-    let instances: Vec<Instance> = ["a", "b", "c"]
-        .iter()
-        .map(|name| Instance::start(name, &deployment))
-        .collect();
-    let single = Instance::start("single", &config(&brokers, "single", None));
-    wait_for_owners(
-        &instances.iter().collect::<Vec<_>>(),
-        Duration::from_secs(60),
-    );
-    eprintln!(
-        "3 keyed instances own the input partitions: {:?}",
-        started.elapsed()
-    );
-    Some(Setup {
-        instances,
-        single,
-        started,
-        tansu,
-        _turn: turn,
-    })
-}
-
-impl Setup {
-    fn produce(&self, records: &[(i32, Vec<u8>)]) {
-        produce(&self.tansu.brokers(), INPUT, records);
-    }
+fn three_and_one() -> Option<Deployment> {
+    Deployment::three_and_one(&TURN, GROUP, SCALE_OUT_KEYED)
 }
 
 /// What only keyed mode promises, on every instance: no series met in a second input

@@ -14,121 +14,21 @@
 mod common;
 
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use common::broker::{Tansu, produce};
 use common::cluster::{
-    INPUT, Instance, PARTITIONS, SCALE_OUT, assert_none, compare_series, config, counted,
-    differences, events, minute_after, series_of, settle, wait_for_owners,
+    Instance, SCALE_OUT, assert_none, compare_series, events, minute_after, series_of,
+    wait_for_owners,
 };
+use common::deployment::{Deployment, assert_counts_match, wait_until_counting};
 use serde_json::Value;
 
-/// How long the deployment may take to count what the single instance counted.
-const CONVERGE: Duration = Duration::from_secs(60);
-
-/// A broker with the input topic, three instances of a deployment owning the
-/// partitions between them, and the single instance.
-struct Setup {
-    /// The deployment's config, for one more instance.
-    deployment: String,
-    single_conf: String,
-    instances: Vec<Instance>,
-    single: Instance,
-    started: Instant,
-    /// After the instances (fields drop in order), so that they stop before it does.
-    tansu: Tansu,
-    /// Last, so that it is released after every process has stopped.
-    _turn: MutexGuard<'static, ()>,
-}
-
-/// The tests of this file take turns: each runs a broker and five processes, and the
-/// machines they run on have two cores.
+/// The tests of this file take turns: each runs a broker and five processes.
 static TURN: Mutex<()> = Mutex::new(());
 
-fn three_and_one() -> Option<Setup> {
-    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    let tansu = Tansu::start()?;
-    let started = Instant::now();
-    tansu.create_topic(INPUT, PARTITIONS);
-    let brokers = tansu.brokers();
-    let deployment = config(&brokers, "scale", Some(SCALE_OUT));
-    let single_conf = config(&brokers, "single", None);
-    let instances: Vec<Instance> = ["a", "b", "c"]
-        .iter()
-        .map(|name| Instance::start(name, &deployment))
-        .collect();
-    let single = Instance::start("single", &single_conf);
-    wait_for_owners(
-        &instances.iter().collect::<Vec<_>>(),
-        Duration::from_secs(60),
-    );
-    eprintln!("3 instances own the partitions: {:?}", started.elapsed());
-    Some(Setup {
-        tansu,
-        deployment,
-        single_conf,
-        instances,
-        single,
-        started,
-        _turn: turn,
-    })
-}
-
-impl Setup {
-    fn produce(&self, records: &[(i32, Vec<u8>)]) {
-        produce(&self.tansu.brokers(), INPUT, records);
-    }
-}
-
-/// Waits until the single instance has read all `n` events, then waits until
-/// `instances` report exactly what it reports at `at` (events too, with `events`), and
-/// asserts they still do a few flushes later, when a late duplicate would show.
-fn assert_same_counts(instances: &[&Instance], single: &Instance, n: u64, at: &str, events: bool) {
-    single.run.wait_for_read(n, Duration::from_secs(60));
-    let want = single.whole(at);
-    let lifetimes = single.lifetimes();
-    assert_eq!(
-        common::cluster::read(&want),
-        n,
-        "the single instance's report"
-    );
-    let diffs = settle(CONVERGE, || {
-        differences(instances, at, &want, &lifetimes, events)
-    });
-    assert_none("the deployment against one instance", &diffs, instances);
-    std::thread::sleep(Duration::from_secs(3));
-    let diffs = differences(instances, at, &want, &lifetimes, events);
-    assert_none("3 s later", &diffs, instances);
-    for i in instances {
-        let records = |result| {
-            let labels = [("result", result)];
-            i.run
-                .metric("slipstream_repartition_records_total", &labels)
-                .unwrap_or(0.0)
-        };
-        let read = i.metric("slipstream_events_read_total").unwrap_or(0.0);
-        let (applied, duplicate) = (records("applied"), records("duplicate"));
-        eprintln!(
-            "{}: read {read}, repartition records applied {applied}, duplicate {duplicate}",
-            i.name
-        );
-        assert_eq!(
-            records("rejected"),
-            0.0,
-            "{}: repartition records rejected",
-            i.name
-        );
-    }
-}
-
-/// Waits until `instance`'s own series have counted something.
-fn wait_until_counting(instance: &Instance, at: &str) {
-    common::wait::wait_until(
-        &format!("{} counts its first events", instance.name),
-        Duration::from_secs(60),
-        || counted(&instance.local(at)) > 0,
-    );
+fn three_and_one() -> Option<Deployment> {
+    Deployment::three_and_one(&TURN, "scale", SCALE_OUT)
 }
 
 /// The report of an engine that reads every record once, at `at`, as JSON (through text,
@@ -145,14 +45,14 @@ fn engine_report(conf: &str, records: &[(i32, Vec<u8>)], at: &str) -> Value {
 #[test]
 fn three_instances_match_one() {
     let Some(setup) = three_and_one() else { return };
-    let Setup {
+    let Deployment {
         instances, single, ..
     } = &setup;
     let records = events(12_000, 1, 600);
     let at = minute_after(&records);
     setup.produce(&records);
     let all: Vec<&Instance> = instances.iter().collect();
-    assert_same_counts(&all, single, records.len() as u64, &at, true);
+    assert_counts_match(&all, single, records.len() as u64, &at, true);
     eprintln!("counts equal: {:?}", setup.started.elapsed());
 
     // The reference itself is right: an engine fed every event once agrees with it.
@@ -211,7 +111,7 @@ fn killed_instance_partitions_move_counts_stay_exact() {
     );
     // The survivors re-read what the dead one had read but not committed: the read
     // counts may exceed the events; the SLI counts may not.
-    assert_same_counts(&survivors, &setup.single, records.len() as u64, &at, false);
+    assert_counts_match(&survivors, &setup.single, records.len() as u64, &at, false);
     eprintln!("counts equal: {:?}", setup.started.elapsed());
 }
 
@@ -225,7 +125,7 @@ fn added_instance_rebalances_counts_stay_exact() {
     let (first, rest) = records.split_at(records.len() / 2);
     setup.produce(first);
     wait_until_counting(&setup.instances[0], &at);
-    let fourth = Instance::start("d", &setup.deployment);
+    let fourth = Instance::start("d", &setup.config);
     setup.produce(rest);
     setup.instances.push(fourth);
     let all: Vec<&Instance> = setup.instances.iter().collect();
@@ -250,6 +150,6 @@ fn added_instance_rebalances_counts_stay_exact() {
     );
     // A rebalance revokes gracefully: stage 1 commits what it read, and nothing is read
     // twice, so the read counts are exact too.
-    assert_same_counts(&all, &setup.single, records.len() as u64, &at, true);
+    assert_counts_match(&all, &setup.single, records.len() as u64, &at, true);
     eprintln!("counts equal: {:?}", setup.started.elapsed());
 }

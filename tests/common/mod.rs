@@ -6,6 +6,7 @@ pub mod apt;
 pub mod broker;
 pub mod cli;
 pub mod cluster;
+pub mod deployment;
 pub mod http;
 pub mod in_process;
 pub mod prometheus;
