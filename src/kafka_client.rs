@@ -111,6 +111,40 @@ pub fn rebalance<C: ConsumerContext>(
     }
 }
 
+/// A consumer in `group` whose offsets are committed by hand, once what they cover is
+/// durable; from the earliest offset where none is committed.
+pub fn committing_consumer(kafka: &KafkaSettings, client_id: &str, group: &str) -> ClientConfig {
+    let mut config = client_config(
+        kafka,
+        &[("client.id", client_id), ("auto.offset.reset", "earliest")],
+    );
+    config
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "false");
+    config
+}
+
+/// Fills `batch` with up to `max` messages, waiting at most `wait` for the first and
+/// not at all for the rest; stops at a consume error, which it returns.
+pub fn poll_batch<'c, C: ConsumerContext>(
+    consumer: &'c BaseConsumer<C>,
+    mut wait: std::time::Duration,
+    max: usize,
+    batch: &mut Vec<rdkafka::message::BorrowedMessage<'c>>,
+) -> Option<rdkafka::error::KafkaError> {
+    while batch.len() < max {
+        match consumer.poll(wait) {
+            Some(Ok(m)) => batch.push(m),
+            Some(Err(e)) => return Some(e),
+            None => return None,
+        }
+        wait = std::time::Duration::ZERO;
+    }
+    None
+}
+
 /// `topic[partition], …` of a partition list, or `none`.
 pub fn describe(partitions: &TopicPartitionList) -> String {
     let parts: Vec<String> = partitions

@@ -29,7 +29,7 @@ use super::preagg::{Plans, PreAggregator, Route};
 use super::{ScaleError, ScaleStatus};
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::kafka_client::client_config;
+use crate::kafka_client::{committing_consumer, poll_batch};
 use crate::source::SourceStatus;
 
 /// Most events held between flushes: bounds the memory whatever the rate.
@@ -79,23 +79,15 @@ impl Keyed {
             topic: kafka.topics[0].clone(),
             positions: HashMap::new(),
         };
-        let consumer: BaseConsumer<KeyedContext> = client_config(
-            kafka,
-            &[
-                ("client.id", "slipstream-keyed"),
-                ("auto.offset.reset", "earliest"),
-            ],
-        )
-        .set("group.id", &kafka.group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
-        .create_with_context(KeyedContext {
-            reader: Mutex::new(reader),
-            changelog,
-            source,
-            status,
-        })?;
+        let consumer: BaseConsumer<KeyedContext> =
+            committing_consumer(kafka, "slipstream-keyed", &kafka.group).create_with_context(
+                KeyedContext {
+                    reader: Mutex::new(reader),
+                    changelog,
+                    source,
+                    status,
+                },
+            )?;
         consumer.subscribe(&[&kafka.topics[0]])?;
         Ok(Keyed {
             consumer,
@@ -112,18 +104,10 @@ impl Keyed {
         let mut checkpoint_due = Instant::now() + self.checkpoint_every;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while !stop.load(Ordering::Relaxed) {
-            let mut wait = POLL_WAIT.min(flush_due.saturating_duration_since(Instant::now()));
-            while batch.len() < MAX_BATCH {
-                match consumer.poll(wait) {
-                    Some(Ok(m)) => batch.push(m),
-                    Some(Err(e)) => {
-                        context.source.kafka_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!("kafka consume error: {e}");
-                        break;
-                    }
-                    None => break,
-                }
-                wait = Duration::ZERO;
+            let wait = POLL_WAIT.min(flush_due.saturating_duration_since(Instant::now()));
+            if let Some(e) = poll_batch(consumer, wait, MAX_BATCH, &mut batch) {
+                context.source.kafka_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("kafka consume error: {e}");
             }
             if !batch.is_empty() {
                 context.source.connected.store(true, Ordering::Relaxed);

@@ -28,7 +28,7 @@ use super::preagg::{Plans, PreAggregator, Route};
 use super::topics::BatchProducer;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::kafka_client::client_config;
+use crate::kafka_client::{client_config, committing_consumer, poll_batch};
 use crate::source::SourceStatus;
 
 /// Most events held between flushes: bounds stage 1's memory whatever the rate.
@@ -89,22 +89,14 @@ impl Stage1 {
             stop,
             status,
         };
-        let consumer: BaseConsumer<Stage1Context> = client_config(
-            kafka,
-            &[
-                ("client.id", "slipstream-stage1"),
-                ("auto.offset.reset", "earliest"),
-            ],
-        )
-        .set("group.id", &kafka.group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
-        .create_with_context(Stage1Context {
-            state: Mutex::new(flusher),
-            engine,
-            source,
-        })?;
+        let consumer: BaseConsumer<Stage1Context> =
+            committing_consumer(kafka, "slipstream-stage1", &kafka.group).create_with_context(
+                Stage1Context {
+                    state: Mutex::new(flusher),
+                    engine,
+                    source,
+                },
+            )?;
         let topics: Vec<&str> = kafka.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
         Ok(Stage1 {
@@ -120,18 +112,10 @@ impl Stage1 {
         let mut due = Instant::now() + self.flush_every;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while !stop.load(Ordering::Relaxed) {
-            let mut wait = POLL_WAIT.min(due.saturating_duration_since(Instant::now()));
-            while batch.len() < MAX_BATCH {
-                match consumer.poll(wait) {
-                    Some(Ok(m)) => batch.push(m),
-                    Some(Err(e)) => {
-                        context.source.kafka_errors.fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!("kafka consume error: {e}");
-                        break;
-                    }
-                    None => break,
-                }
-                wait = Duration::ZERO;
+            let wait = POLL_WAIT.min(due.saturating_duration_since(Instant::now()));
+            if let Some(e) = poll_batch(consumer, wait, MAX_BATCH, &mut batch) {
+                context.source.kafka_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("kafka consume error: {e}");
             }
             if !batch.is_empty() {
                 context.source.connected.store(true, Ordering::Relaxed);

@@ -27,7 +27,7 @@ use super::changelog::{Changelog, Scope};
 use super::{ScaleError, ScaleStatus};
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::kafka_client::client_config;
+use crate::kafka_client::{committing_consumer, poll_batch};
 
 const POLL_WAIT: Duration = Duration::from_millis(100);
 const MAX_BATCH: usize = 1_024;
@@ -58,23 +58,15 @@ impl Stage2 {
             .as_ref()
             .expect("stage 2 runs with scale_out");
         let changelog = Changelog::new(config, engine, status.clone(), stop, "slipstream-stage2")?;
-        let consumer: BaseConsumer<Stage2Context> = client_config(
-            kafka,
-            &[
-                ("client.id", "slipstream-stage2"),
-                ("auto.offset.reset", "earliest"),
-            ],
-        )
-        .set("group.id", &scale.group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "false")
-        .create_with_context(Stage2Context {
-            changelog,
-            repartition: scale.repartition_topic.clone(),
-            positions: Mutex::new(HashMap::new()),
-            status,
-        })?;
+        let consumer: BaseConsumer<Stage2Context> =
+            committing_consumer(kafka, "slipstream-stage2", &scale.group).create_with_context(
+                Stage2Context {
+                    changelog,
+                    repartition: scale.repartition_topic.clone(),
+                    positions: Mutex::new(HashMap::new()),
+                    status,
+                },
+            )?;
         consumer.subscribe(&[&scale.repartition_topic])?;
         Ok(Stage2 {
             consumer,
@@ -89,17 +81,8 @@ impl Stage2 {
         let mut due = Instant::now() + self.checkpoint_every;
         let mut batch = Vec::with_capacity(MAX_BATCH);
         while !stop.load(Ordering::Relaxed) {
-            let mut wait = POLL_WAIT;
-            while batch.len() < MAX_BATCH {
-                match consumer.poll(wait) {
-                    Some(Ok(m)) => batch.push(m),
-                    Some(Err(e)) => {
-                        tracing::warn!("stage 2: consume error: {e}");
-                        break;
-                    }
-                    None => break,
-                }
-                wait = Duration::ZERO;
+            if let Some(e) = poll_batch(consumer, POLL_WAIT, MAX_BATCH, &mut batch) {
+                tracing::warn!("stage 2: consume error: {e}");
             }
             if !batch.is_empty() {
                 context.changelog.with(|engine, owner| {

@@ -71,6 +71,40 @@ impl Deployment {
     pub fn produce(&self, records: &[(i32, Vec<u8>)]) {
         produce(&self.tansu.brokers(), INPUT, records);
     }
+
+    /// Produces the first half of `records`; kills instance b with SIGKILL once it
+    /// counts and `ready` holds for it; produces the rest; and asserts that the two left
+    /// own every partition and count exactly what the single instance counts at `at`.
+    /// Not the read counts: the survivors read again what b had read but not committed.
+    pub fn kill_one_mid_stream(
+        &mut self,
+        records: &[(i32, Vec<u8>)],
+        at: &str,
+        ready: impl Fn(&Instance) -> bool,
+    ) {
+        let (first, rest) = records.split_at(records.len() / 2);
+        self.produce(first);
+        let victim = self.instances.remove(1);
+        wait_until_counting(&victim, at);
+        super::wait::wait_until(
+            &format!("{} is ready to be killed", victim.name),
+            Duration::from_secs(20),
+            || ready(&victim),
+        );
+        let status = victim.run.stop("KILL", Duration::from_secs(10));
+        assert!(!status.success(), "SIGKILL: {status}");
+        eprintln!("{} killed: {:?}", victim.name, self.started.elapsed());
+
+        self.produce(rest);
+        let survivors: Vec<&Instance> = self.instances.iter().collect();
+        wait_for_owners(&survivors, Duration::from_secs(60));
+        eprintln!(
+            "2 instances own the partitions: {:?}",
+            self.started.elapsed()
+        );
+        assert_counts_match(&survivors, &self.single, records.len() as u64, at, false);
+        eprintln!("counts equal: {:?}", self.started.elapsed());
+    }
 }
 
 /// `scale_out` for input keyed by service: no stage 1, no repartition topic; each
