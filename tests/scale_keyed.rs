@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use common::cluster::{Instance, PARTITIONS, logs, minute_after};
 use common::deployment::{
-    Deployment, SCALE_OUT_KEYED, assert_counts_match, keyed_events, repartition_records,
+    Deployment, SCALE_OUT_KEYED, assert_counts_match, keyed_events, mix_invalid,
+    repartition_records,
 };
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -104,12 +105,14 @@ fn changelog(instance: &Instance, kind: &str) -> f64 {
 #[test]
 fn keyed_three_instances_match_one() {
     let Some(setup) = three_and_one() else { return };
-    let records = keyed_events(12_000, 4, 600);
+    let mut records = keyed_events(12_000, 4, 600);
     let at = minute_after(&records);
+    let invalid = mix_invalid(&mut records, 97);
     setup.produce(&records);
     let all: Vec<&Instance> = setup.instances.iter().collect();
     assert_counts_match(&all, &setup.single, records.len() as u64, &at, true);
     eprintln!("counts equal: {:?}", setup.started.elapsed());
+    setup.assert_dead_letters(GROUP, invalid);
     assert_keyed(&all);
 
     // Every instance checkpoints its partitions, to a changelog with one partition per

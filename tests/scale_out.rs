@@ -21,7 +21,7 @@ use common::cluster::{
     Instance, SCALE_OUT, assert_none, compare_series, events, minute_after, series_of,
     wait_for_owners,
 };
-use common::deployment::{Deployment, assert_counts_match, wait_until_counting};
+use common::deployment::{Deployment, assert_counts_match, mix_invalid, wait_until_counting};
 use serde_json::Value;
 
 /// The tests of this file take turns: each runs a broker and five processes.
@@ -48,12 +48,14 @@ fn three_instances_match_one() {
     let Deployment {
         instances, single, ..
     } = &setup;
-    let records = events(12_000, 1, 600);
+    let mut records = events(12_000, 1, 600);
     let at = minute_after(&records);
+    let invalid = mix_invalid(&mut records, 97);
     setup.produce(&records);
     let all: Vec<&Instance> = instances.iter().collect();
     assert_counts_match(&all, single, records.len() as u64, &at, true);
     eprintln!("counts equal: {:?}", setup.started.elapsed());
+    setup.assert_dead_letters("scale", invalid);
 
     // The reference itself is right: an engine fed every event once agrees with it.
     let mut diffs = Vec::new();

@@ -280,6 +280,7 @@ async fn start_inner(
                     status.clone(),
                     scale_status.clone(),
                     stop.clone(),
+                    dead_letter,
                 )?;
                 Stages::Keyed(Box::new(keyed))
             } else {
@@ -289,6 +290,7 @@ async fn start_inner(
                     status.clone(),
                     scale_status.clone(),
                     stop.clone(),
+                    dead_letter,
                 )
                 .map_err(crate::scale::ScaleError::from)?;
                 let stage2 =

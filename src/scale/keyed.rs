@@ -30,6 +30,7 @@ use super::{ScaleError, ScaleStatus};
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::kafka_client::{committing_consumer, poll_batch};
+use crate::sink::dead_letter::{DeadLetterSink, FLUSH_WAIT};
 use crate::source::SourceStatus;
 
 /// Most events held between flushes: bounds the memory whatever the rate.
@@ -40,6 +41,8 @@ const MAX_BATCH: usize = 2_048;
 pub struct KeyedContext {
     reader: Mutex<Reader>,
     changelog: Changelog,
+    /// Invalid events go there, delivered before the offsets past them are committed.
+    dead_letter: Option<DeadLetterSink>,
     source: Arc<SourceStatus>,
     status: Arc<ScaleStatus>,
 }
@@ -66,6 +69,7 @@ impl Keyed {
         source: Arc<SourceStatus>,
         status: Arc<ScaleStatus>,
         stop: Arc<AtomicBool>,
+        dead_letter: Option<DeadLetterSink>,
     ) -> Result<Keyed, ScaleError> {
         let kafka = &config.run.kafka;
         let scale = config
@@ -84,6 +88,7 @@ impl Keyed {
                 KeyedContext {
                     reader: Mutex::new(reader),
                     changelog,
+                    dead_letter,
                     source,
                     status,
                 },
@@ -121,17 +126,22 @@ impl Keyed {
                 reader
                     .pre
                     .set_latest_valid(Some(now_ms + max_clock_skew_ms));
-                for m in batch.drain(..) {
+                for (i, m) in batch.iter().enumerate() {
                     let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
                     if reader.plans.flush_before(topic, partition, offset) {
                         reader.flush(&context.changelog);
                     }
                     let payload = m.payload().unwrap_or(b"");
-                    reader.pre.add(topic, partition, offset, payload);
+                    if let Some(reason) = reader.pre.add(topic, partition, offset, payload)
+                        && let Some(dead_letter) = &context.dead_letter
+                    {
+                        dead_letter.send(&batch, &[(i as u32, reason)]);
+                    }
                     if reader.plans.flush_after(topic, partition, offset) {
                         reader.flush(&context.changelog);
                     }
                 }
+                batch.clear();
                 if Instant::now() >= flush_due || reader.pre.held() >= MAX_HELD {
                     reader.flush(&context.changelog);
                     flush_due = Instant::now() + self.flush_every;
@@ -198,6 +208,9 @@ impl KeyedContext {
         };
         if !self.changelog.checkpoint(scope) || positions.is_empty() {
             return;
+        }
+        if let Some(dead_letter) = &self.dead_letter {
+            dead_letter.flush(FLUSH_WAIT);
         }
         let mut list = TopicPartitionList::new();
         for (p, offset) in positions {

@@ -29,6 +29,7 @@ use super::topics::BatchProducer;
 use crate::config::Config;
 use crate::engine::Engine;
 use crate::kafka_client::{client_config, committing_consumer, poll_batch};
+use crate::sink::dead_letter::DeadLetterSink;
 use crate::source::SourceStatus;
 
 /// Most events held between flushes: bounds stage 1's memory whatever the rate.
@@ -53,6 +54,8 @@ struct Flusher {
     partitions: i32,
     /// Source partitions replaying a planned flush: where that flush must end.
     replaying: Plans,
+    /// Invalid events go there, delivered before the offsets past them are committed.
+    dead_letter: Option<DeadLetterSink>,
     stop: Arc<AtomicBool>,
     status: Arc<ScaleStatus>,
 }
@@ -69,6 +72,7 @@ impl Stage1 {
         source: Arc<SourceStatus>,
         status: Arc<ScaleStatus>,
         stop: Arc<AtomicBool>,
+        dead_letter: Option<DeadLetterSink>,
     ) -> Result<Stage1, KafkaError> {
         let kafka = &config.run.kafka;
         let scale = config
@@ -86,6 +90,7 @@ impl Stage1 {
             topic: scale.repartition_topic.clone(),
             partitions: scale.partitions,
             replaying: Plans::default(),
+            dead_letter,
             stop,
             status,
         };
@@ -126,18 +131,23 @@ impl Stage1 {
                 .map_or(0, |d| d.as_millis() as i64);
             state.pre.set_latest_valid(Some(now_ms + max_clock_skew_ms));
             let n = batch.len() as u64;
-            for m in batch.drain(..) {
+            for (i, m) in batch.iter().enumerate() {
                 let (topic, partition, offset) = (m.topic(), m.partition(), m.offset());
                 if state.replaying.flush_before(topic, partition, offset) {
                     state.flush(consumer, &context.engine);
                 }
-                state
-                    .pre
-                    .add(topic, partition, offset, m.payload().unwrap_or(b""));
+                let payload = m.payload().unwrap_or(b"");
+                if let Some(reason) = state.pre.add(topic, partition, offset, payload) {
+                    // Now, before a flush below can commit the offset past it.
+                    if let Some(dead_letter) = &state.dead_letter {
+                        dead_letter.send(&batch, &[(i as u32, reason)]);
+                    }
+                }
                 if state.replaying.flush_after(topic, partition, offset) {
                     state.flush(consumer, &context.engine);
                 }
             }
+            batch.clear();
             context
                 .source
                 .messages_consumed
@@ -190,6 +200,9 @@ impl Flusher {
             return;
         }
         self.status.add_produced(&flushed.records);
+        if let Some(dead_letter) = &self.dead_letter {
+            dead_letter.flush(crate::sink::dead_letter::FLUSH_WAIT);
+        }
         // 3. The input offsets.
         if let Err(e) = consumer.commit(&ends, CommitMode::Sync) {
             tracing::warn!("cannot commit input offsets after a flush: {e}; the plan replays it");

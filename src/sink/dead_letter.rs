@@ -27,6 +27,9 @@ use crate::config::KafkaSettings;
 use crate::decode::Invalid;
 use crate::kafka_client::client_config;
 
+/// How long a commit waits for the dead letters before it.
+pub const FLUSH_WAIT: Duration = Duration::from_secs(10);
+
 /// Dead letters librdkafka may hold before `send` refuses more.
 const QUEUE_RECORDS: &str = "100000";
 

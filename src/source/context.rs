@@ -27,8 +27,6 @@ use crate::state::Checkpointer;
 
 /// How long a revoke waits for polled batches to be counted before it commits.
 const REVOKE_WAIT: Duration = Duration::from_secs(10);
-/// How long a commit waits for the dead letters before it.
-const DEAD_LETTER_FLUSH: Duration = Duration::from_secs(10);
 
 /// Callbacks librdkafka runs on the consumer thread, inside `poll`, and what the ingest
 /// and checkpoint threads share with them.
@@ -194,7 +192,7 @@ pub(super) fn make_durable(consumer: &BaseConsumer<SourceContext>, mode: CommitM
         }
     };
     if let Some(dead_letter) = &context.dead_letter {
-        dead_letter.flush(DEAD_LETTER_FLUSH);
+        dead_letter.flush(crate::sink::dead_letter::FLUSH_WAIT);
     }
     let assigned = consumer.assignment().unwrap_or_default();
     let mut list = TopicPartitionList::new();

@@ -45,7 +45,12 @@ impl Deployment {
         let started = Instant::now();
         tansu.create_topic(INPUT, PARTITIONS);
         let brokers = tansu.brokers();
-        let deployment = config(&brokers, group, Some(scale_out));
+        tansu.create_topic(&dead_letters(group), 1);
+        let deployment = format!(
+            "{}dead_letter: {{ topic: {} }}\n",
+            config(&brokers, group, Some(scale_out)),
+            dead_letters(group)
+        );
         let single_conf = config(&brokers, "single", None);
         let instances: Vec<Instance> = ["a", "b", "c"]
             .iter()
@@ -70,6 +75,26 @@ impl Deployment {
 
     pub fn produce(&self, records: &[(i32, Vec<u8>)]) {
         produce(&self.tansu.brokers(), INPUT, records);
+    }
+
+    /// Asserts that the deployment's dead-letter topic holds exactly the `n` invalid
+    /// records [`mix_invalid`] added, each once and unchanged.
+    pub fn assert_dead_letters(&self, group: &str, n: usize) {
+        let topic = dead_letters(group);
+        let brokers = self.tansu.brokers();
+        let mut records = super::broker::read_records(&brokers, &topic, CONVERGE, |r| r.len() >= n);
+        // A few more seconds, for a dead letter sent twice.
+        std::thread::sleep(Duration::from_secs(2));
+        let late =
+            super::broker::read_records(&brokers, &topic, Duration::from_secs(5), |r| r.len() > n);
+        if late.len() > records.len() {
+            records = late;
+        }
+        let mut values: Vec<String> = records.into_iter().map(|(_, v)| v).collect();
+        values.sort();
+        let mut want: Vec<String> = (0..n).map(invalid_payload).collect();
+        want.sort();
+        assert_eq!(values, want, "the dead letters of {topic}");
     }
 
     /// Produces the first half of `records`; kills instance b with SIGKILL once it
@@ -105,6 +130,31 @@ impl Deployment {
         assert_counts_match(&survivors, &self.single, records.len() as u64, at, false);
         eprintln!("counts equal: {:?}", self.started.elapsed());
     }
+}
+
+/// The dead-letter topic of a deployment's group.
+fn dead_letters(group: &str) -> String {
+    format!("{group}-dead-letters")
+}
+
+fn invalid_payload(i: usize) -> String {
+    format!("not json {i}")
+}
+
+/// Inserts an invalid record after every `every`-th of `records`, in the partition of
+/// the one before it; returns how many.
+pub fn mix_invalid(records: &mut Vec<(i32, Vec<u8>)>, every: usize) -> usize {
+    let mut mixed = Vec::with_capacity(records.len() + records.len() / every);
+    let mut n = 0;
+    for (i, (p, r)) in records.drain(..).enumerate() {
+        mixed.push((p, r));
+        if i % every == every - 1 {
+            mixed.push((p, invalid_payload(n).into_bytes()));
+            n += 1;
+        }
+    }
+    *records = mixed;
+    n
 }
 
 /// `scale_out` for input keyed by service: no stage 1, no repartition topic; each
