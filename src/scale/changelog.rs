@@ -155,6 +155,7 @@ impl Changelog {
                 tracing::warn!(
                     "stopping with changelog records not delivered; offsets stay uncommitted"
                 );
+                lock(&self.owner).not_written(&records);
                 return false;
             }
             self.status

@@ -183,6 +183,16 @@ impl Owner {
         out
     }
 
+    /// The changelog records of `records` were not delivered: their series are dirty
+    /// again, so that no later checkpoint counts them written (and commits past them).
+    pub fn not_written(&mut self, records: &[Produced]) {
+        for r in records {
+            if let Some(meta) = self.series.get_mut(r.key.as_slice()) {
+                meta.dirty = true;
+            }
+        }
+    }
+
     /// Every series of `partition` as its changelog record would hold it: what the
     /// changelog's compacted partition holds once the dirty ones are written.
     pub fn snapshot(&self, engine: &Engine, partition: i32) -> Vec<(Vec<u8>, Vec<u8>)> {

@@ -351,3 +351,29 @@ fn a_series_in_two_partitions_is_unkeyed_and_release_follows_the_owner() {
     assert_eq!(after.len(), before - 1);
     assert!(after.iter().all(|s| s.name != "search-availability"));
 }
+
+#[test]
+fn records_not_written_are_written_at_the_next_checkpoint() {
+    let config = crate::config::parse(KEYED_CONFIG, Path::new("t.yaml")).unwrap();
+    let mut pre = PreAggregator::new(&config);
+    let mut engine = Engine::new(&config);
+    let mut owner = Owner::new(&engine);
+    pre.add("in", 0, 0, &event(0, T0));
+    pre.add("in", 0, 1, &event(1, T0));
+    for r in pre.flush(Route::BySource, |_, _, _| false).records {
+        owner.apply(&mut engine, r.partition, &r.key, &r.value);
+    }
+    let first = owner.checkpoint(&engine, None);
+    assert_eq!(first.len(), 3);
+    assert!(owner.checkpoint(&engine, None).is_empty(), "all clean");
+    // The delivery failed (stopping): a checkpoint at the revoke that follows must
+    // not find them clean, or it would commit the offsets they cover.
+    owner.not_written(&first);
+    let again = owner.checkpoint(&engine, None);
+    let keys = |rs: &[Produced]| {
+        let mut k: Vec<Vec<u8>> = rs.iter().map(|r| r.key.clone()).collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&again), keys(&first));
+}
