@@ -63,6 +63,20 @@ pub fn log(level: RDKafkaLogLevel, fac: &str, message: &str) {
     }
 }
 
+/// How partitions are being given up, for `on_revoke`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revoke {
+    /// A rebalance or a shutdown: this member still owns them, and may make its progress
+    /// durable and commit before letting go.
+    Orderly,
+    /// The group session timed out (a broker that hangs, a partition of the network):
+    /// the coordinator has already fenced this member, so a commit is refused, or waits
+    /// on a coordinator that does not answer, and another member may own the partitions
+    /// already. Nothing may be committed or written on their behalf; the next owner
+    /// starts from what was made durable last.
+    Lost,
+}
+
 /// A consumer's whole rebalance, for the contexts that take it over: `on_assign` runs
 /// before the partitions are taken (it may set their start offsets), `on_revoke` before
 /// they are given up; then the assignment is applied, incrementally under the
@@ -73,7 +87,7 @@ pub fn rebalance<C: ConsumerContext>(
     tpl: &mut TopicPartitionList,
     who: &str,
     on_assign: impl FnOnce(&mut TopicPartitionList),
-    on_revoke: impl FnOnce(&TopicPartitionList),
+    on_revoke: impl FnOnce(&TopicPartitionList, Revoke),
 ) {
     let cooperative = matches!(
         consumer.rebalance_protocol(),
@@ -90,7 +104,17 @@ pub fn rebalance<C: ConsumerContext>(
             }
         }
         RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
-            on_revoke(tpl);
+            let how = if consumer.assignment_lost() {
+                tracing::warn!(
+                    "{who}: assignment lost (the group session timed out): {} given up \
+                     without a commit; the next owner starts from the last committed offsets",
+                    describe(tpl)
+                );
+                Revoke::Lost
+            } else {
+                Revoke::Orderly
+            };
+            on_revoke(tpl, how);
             tracing::info!("{who}: partitions revoked: {}", describe(tpl));
             if cooperative {
                 consumer.incremental_unassign(tpl)
@@ -111,13 +135,25 @@ pub fn rebalance<C: ConsumerContext>(
     }
 }
 
+/// librdkafka's statistics, every second: an input consumer's context turns them into
+/// its [`crate::source::SourceStatus`] (connection, lag), which `/readyz` reads.
+pub const STATISTICS: (&str, &str) = ("statistics.interval.ms", "1000");
+
 /// A consumer in `group` whose offsets are committed by hand, once what they cover is
 /// durable; from the earliest offset where none is committed.
 pub fn committing_consumer(kafka: &KafkaSettings, client_id: &str, group: &str) -> ClientConfig {
-    let mut config = client_config(
-        kafka,
-        &[("client.id", client_id), ("auto.offset.reset", "earliest")],
-    );
+    committing(kafka, &[("client.id", client_id)], group)
+}
+
+/// A [`committing_consumer`] of the input topics, in `kafka.group`, with [`STATISTICS`].
+pub fn input_consumer(kafka: &KafkaSettings, client_id: &str) -> ClientConfig {
+    committing(kafka, &[("client.id", client_id), STATISTICS], &kafka.group)
+}
+
+fn committing(kafka: &KafkaSettings, defaults: &[(&str, &str)], group: &str) -> ClientConfig {
+    let mut defaults = defaults.to_vec();
+    defaults.push(("auto.offset.reset", "earliest"));
+    let mut config = client_config(kafka, &defaults);
     config
         .set("group.id", group)
         .set("enable.auto.commit", "false")

@@ -20,7 +20,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rdkafka::client::ClientContext;
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
@@ -29,7 +31,7 @@ use super::preagg::{Plans, PreAggregator, Route};
 use super::{ScaleError, ScaleStatus};
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::kafka_client::{committing_consumer, poll_batch};
+use crate::kafka_client::{Revoke, input_consumer, poll_batch};
 use crate::sink::dead_letter::{DeadLetterSink, FLUSH_WAIT};
 use crate::source::SourceStatus;
 
@@ -83,16 +85,14 @@ impl Keyed {
             topic: kafka.topics[0].clone(),
             positions: HashMap::new(),
         };
-        let consumer: BaseConsumer<KeyedContext> =
-            committing_consumer(kafka, "slipstream-keyed", &kafka.group).create_with_context(
-                KeyedContext {
-                    reader: Mutex::new(reader),
-                    changelog,
-                    dead_letter,
-                    source,
-                    status,
-                },
-            )?;
+        let consumer: BaseConsumer<KeyedContext> = input_consumer(kafka, "slipstream-keyed")
+            .create_with_context(KeyedContext {
+                reader: Mutex::new(reader),
+                changelog,
+                dead_letter,
+                source,
+                status,
+            })?;
         consumer.subscribe(&[&kafka.topics[0]])?;
         Ok(Keyed {
             consumer,
@@ -267,6 +267,14 @@ impl ClientContext for KeyedContext {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         crate::kafka_client::log(level, fac, message);
     }
+
+    fn stats(&self, stats: Statistics) {
+        self.source.observe(&stats);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.source.observe_error(&error, reason);
+    }
 }
 
 impl ConsumerContext for KeyedContext {
@@ -283,8 +291,10 @@ impl ConsumerContext for KeyedContext {
             tpl,
             "keyed input",
             |tpl| self.assign(consumer, tpl),
-            |_| {
-                self.checkpoint(consumer, Scope::Revoked(&partitions));
+            |_, how| {
+                if how == Revoke::Orderly {
+                    self.checkpoint(consumer, Scope::Revoked(&partitions));
+                }
                 self.changelog.release(&partitions);
                 let mut reader = self.lock();
                 let topic = reader.topic.clone();

@@ -20,6 +20,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
@@ -28,7 +29,7 @@ use super::preagg::{Plans, PreAggregator, Route};
 use super::topics::BatchProducer;
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::kafka_client::{client_config, committing_consumer, poll_batch};
+use crate::kafka_client::{Revoke, client_config, input_consumer, poll_batch};
 use crate::sink::dead_letter::DeadLetterSink;
 use crate::source::SourceStatus;
 
@@ -94,14 +95,12 @@ impl Stage1 {
             stop,
             status,
         };
-        let consumer: BaseConsumer<Stage1Context> =
-            committing_consumer(kafka, "slipstream-stage1", &kafka.group).create_with_context(
-                Stage1Context {
-                    state: Mutex::new(flusher),
-                    engine,
-                    source,
-                },
-            )?;
+        let consumer: BaseConsumer<Stage1Context> = input_consumer(kafka, "slipstream-stage1")
+            .create_with_context(Stage1Context {
+                state: Mutex::new(flusher),
+                engine,
+                source,
+            })?;
         let topics: Vec<&str> = kafka.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics)?;
         Ok(Stage1 {
@@ -224,6 +223,14 @@ impl ClientContext for Stage1Context {
     fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
         crate::kafka_client::log(level, fac, message);
     }
+
+    fn stats(&self, stats: Statistics) {
+        self.source.observe(&stats);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.source.observe_error(&error, reason);
+    }
 }
 
 impl ConsumerContext for Stage1Context {
@@ -239,9 +246,11 @@ impl ConsumerContext for Stage1Context {
             tpl,
             "stage 1",
             |tpl| self.lock().take_plans(consumer, tpl),
-            |tpl| {
+            |tpl, how| {
                 let mut state = self.lock();
-                state.flush(consumer, &self.engine);
+                if how == Revoke::Orderly {
+                    state.flush(consumer, &self.engine);
+                }
                 for e in tpl.elements() {
                     state.pre.forget(e.topic(), e.partition());
                     state.replaying.forget(e.topic(), e.partition());

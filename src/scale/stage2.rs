@@ -27,7 +27,7 @@ use super::changelog::{Changelog, Scope};
 use super::{ScaleError, ScaleStatus};
 use crate::config::Config;
 use crate::engine::Engine;
-use crate::kafka_client::{committing_consumer, poll_batch};
+use crate::kafka_client::{Revoke, committing_consumer, poll_batch};
 
 const POLL_WAIT: Duration = Duration::from_millis(100);
 const MAX_BATCH: usize = 1_024;
@@ -156,8 +156,10 @@ impl ConsumerContext for Stage2Context {
             tpl,
             "stage 2",
             |_| self.changelog.restore(&partitions),
-            |_| {
-                self.checkpoint(consumer, Scope::Revoked(&partitions));
+            |_, how| {
+                if how == Revoke::Orderly {
+                    self.checkpoint(consumer, Scope::Revoked(&partitions));
+                }
                 self.changelog.release(&partitions);
                 let mut positions = self.positions.lock().unwrap_or_else(|e| e.into_inner());
                 positions.retain(|p, _| !partitions.contains(p));

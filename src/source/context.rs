@@ -20,8 +20,9 @@ use rdkafka::statistics::Statistics;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaRespErr;
 
-use super::{PartitionLag, SourceStatus};
+use super::SourceStatus;
 use crate::engine::{Engine, SourcePosition};
+use crate::kafka_client::Revoke;
 use crate::sink::dead_letter::DeadLetterSink;
 use crate::state::Checkpointer;
 
@@ -75,34 +76,11 @@ impl ClientContext for SourceContext {
     }
 
     fn stats(&self, stats: Statistics) {
-        let connected = stats.brokers.values().any(|b| b.state == "UP");
-        self.status.connected.store(connected, Ordering::Relaxed);
-        let mut lags: Vec<PartitionLag> = stats
-            .topics
-            .iter()
-            .flat_map(|(name, topic)| {
-                topic
-                    .partitions
-                    .values()
-                    .filter(|p| p.partition >= 0 && p.desired)
-                    .map(move |p| PartitionLag {
-                        topic: name.clone(),
-                        partition: p.partition,
-                        lag: stored_lag(p),
-                    })
-            })
-            .collect();
-        lags.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
-        *self.status.lags.lock().unwrap_or_else(|e| e.into_inner()) = lags;
+        self.status.observe(&stats);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        self.status.kafka_errors.fetch_add(1, Ordering::Relaxed);
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.status.connected.store(false, Ordering::Relaxed);
-        }
-        // librdkafka logs the same error through `log`; counting it is what is left.
-        tracing::debug!("kafka: {error}: {reason}");
+        self.status.observe_error(&error, reason);
     }
 }
 
@@ -121,7 +99,13 @@ impl ConsumerContext for SourceContext {
             tpl,
             "source",
             |tpl| self.start_from_state(tpl),
-            |_| {
+            |_, how| {
+                if how == Revoke::Lost {
+                    // Fenced: a commit would be refused. Should the partitions come
+                    // back, they start from the engine's positions, which the ingest
+                    // thread keeps counting to.
+                    return;
+                }
                 // The next owner starts from the committed offsets: let the batches
                 // already polled be counted, then make them durable and commit.
                 if !self.in_flight.wait_drained(REVOKE_WAIT) {
@@ -211,18 +195,4 @@ pub(super) fn make_durable(consumer: &BaseConsumer<SourceContext>, mode: CommitM
         Ok(()) => tracing::debug!("checkpointed offsets committed {when}"),
         Err(e) => tracing::warn!("cannot commit checkpointed offsets {when}: {e}"),
     }
-}
-
-/// Messages between the high watermark and the next one this member would count: the
-/// stored offset (what is counted), else the committed one, else the log start. librdkafka's
-/// own `consumer_lag` measures from the committed offset, which trails by the commit
-/// interval (or the checkpoint interval).
-fn stored_lag(p: &rdkafka::statistics::Partition) -> Option<i64> {
-    if p.hi_offset < 0 {
-        return None;
-    }
-    let position = [p.stored_offset, p.committed_offset, p.lo_offset]
-        .into_iter()
-        .find(|&o| o >= 0)?;
-    Some((p.hi_offset - position).max(0))
 }

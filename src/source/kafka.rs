@@ -42,7 +42,7 @@ const POLL_WAIT: Duration = Duration::from_millis(100);
 const CONSUMER_DEFAULTS: [(&str, &str); 4] = [
     ("client.id", "slipstream"),
     ("auto.offset.reset", "earliest"),
-    ("statistics.interval.ms", "1000"),
+    crate::kafka_client::STATISTICS,
     // librdkafka pauses fetching a partition whose local queue is full for this long
     // (default 1 s): a consumer as fast as ours then drains the queue and idles for most
     // of that second.

@@ -8,6 +8,9 @@ mod context;
 pub mod kafka;
 
 use std::sync::Mutex;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// A partition whose lag behind its high watermark counts as caught up, in messages.
@@ -68,6 +71,62 @@ impl SourceStatus {
         }
         Ok(())
     }
+
+    /// Takes in librdkafka's statistics (every [`crate::kafka_client::STATISTICS`], on
+    /// the consumer's thread): connected if some broker is up, and the lag of each
+    /// partition this member consumes.
+    pub fn observe(&self, stats: &Statistics) {
+        let connected = stats.brokers.values().any(|b| b.state == "UP");
+        self.connected.store(connected, Ordering::Relaxed);
+        let mut lags: Vec<PartitionLag> = stats
+            .topics
+            .iter()
+            .flat_map(|(name, topic)| {
+                topic
+                    .partitions
+                    .values()
+                    .filter(|p| p.partition >= 0 && p.desired)
+                    .map(move |p| PartitionLag {
+                        topic: name.clone(),
+                        partition: p.partition,
+                        lag: counted_lag(p),
+                    })
+            })
+            .collect();
+        lags.sort_by(|a, b| (&a.topic, a.partition).cmp(&(&b.topic, b.partition)));
+        *self.lags.lock().unwrap_or_else(|e| e.into_inner()) = lags;
+    }
+
+    /// Counts a client error; all brokers down means not connected until the next
+    /// statistics say otherwise.
+    pub fn observe_error(&self, error: &KafkaError, reason: &str) {
+        self.kafka_errors.fetch_add(1, Ordering::Relaxed);
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.connected.store(false, Ordering::Relaxed);
+        }
+        // librdkafka logs the same error through `log`; counting it is what is left.
+        tracing::debug!("kafka: {error}: {reason}");
+    }
+}
+
+/// Messages between the high watermark and the next one this member would count: the
+/// stored offset (what is counted, where offsets are stored per batch), else the next one
+/// handed to the application (where they are committed by hand once durable), else the
+/// committed one, else the log start. librdkafka's own `consumer_lag` measures from the
+/// committed offset, which trails by the commit interval (or the checkpoint interval).
+fn counted_lag(p: &rdkafka::statistics::Partition) -> Option<i64> {
+    if p.hi_offset < 0 {
+        return None;
+    }
+    let position = [
+        p.stored_offset,
+        p.app_offset,
+        p.committed_offset,
+        p.lo_offset,
+    ]
+    .into_iter()
+    .find(|&o| o >= 0)?;
+    Some((p.hi_offset - position).max(0))
 }
 
 #[cfg(test)]

@@ -233,8 +233,8 @@ pub fn repartition_records(instance: &Instance, result: &str) -> f64 {
 
 /// Waits until the single instance has read all `n` events, then waits until
 /// `instances` report exactly what it reports at `at` (events too, with `events`), and
-/// asserts they still do a few flushes later, when a late duplicate would show; and
-/// that no instance rejected a record.
+/// asserts they still do a few flushes later, when a late duplicate would show; that no
+/// instance rejected a record; and that each says it is ready.
 pub fn assert_counts_match(
     instances: &[&Instance],
     single: &Instance,
@@ -267,6 +267,12 @@ pub fn assert_counts_match(
             "{}: repartition records rejected\n{}",
             i.name,
             logs(&[i])
+        );
+        // Caught up on its input partitions, from its input consumer's statistics.
+        super::wait::wait_until(
+            &format!("{} ready", i.name),
+            Duration::from_secs(30),
+            || i.run.get("/readyz").0 == 200,
         );
     }
 }
