@@ -1,7 +1,8 @@
 //! The OTLP output against in-process OTLP receivers: a gRPC one (tonic, with the
 //! opentelemetry-proto service definitions) and an HTTP/protobuf one (axum). Each must
 //! receive the SLI, burn-rate and budget gauges of every series, with the values the API
-//! reports and the resource attributes of slipstream.
+//! reports and the resource attributes of slipstream; and an export of 10,100 series must
+//! get through each receiver's default size limit whole.
 
 mod common;
 
@@ -22,6 +23,11 @@ use opentelemetry_proto::tonic::metrics::v1::metric::Data;
 use prost::Message;
 use rdkafka::mocking::MockCluster;
 use serde_json::Value;
+use slipstream::config::outputs::{OtlpOutput, OtlpProtocol};
+use slipstream::engine::Engine;
+use slipstream::report::Report;
+use slipstream::sink::otlp::{Latest, OtlpSink};
+use std::sync::atomic::Ordering;
 
 type Received = Arc<Mutex<Vec<ExportMetricsServiceRequest>>>;
 
@@ -158,25 +164,24 @@ fn check(protocol: &str, endpoint: String, received: Received) {
     run.stop();
 }
 
-#[test]
-fn gauges_reach_an_otlp_grpc_receiver() {
+/// An OTLP gRPC receiver (tonic, the opentelemetry-proto service, tonic's default limit
+/// of 4 MiB a message, as an OpenTelemetry Collector's): its endpoint and what it got.
+fn grpc_receiver(server: &tokio::runtime::Runtime) -> (String, Received) {
     let received = Received::default();
     let port = free_port();
-    let server = tokio::runtime::Runtime::new().unwrap();
     let service = MetricsServiceServer::new(Receiver(received.clone()));
     server.spawn(
         tonic::transport::Server::builder()
             .add_service(service)
             .serve(([127, 0, 0, 1], port).into()),
     );
-    check("grpc", format!("http://127.0.0.1:{port}"), received);
+    (format!("http://127.0.0.1:{port}"), received)
 }
 
-#[test]
-fn gauges_reach_an_otlp_http_receiver() {
+/// An OTLP HTTP/protobuf receiver (axum, its default body limit of 2 MB).
+fn http_receiver(server: &tokio::runtime::Runtime) -> (String, Received) {
     let received = Received::default();
     let port = free_port();
-    let server = tokio::runtime::Runtime::new().unwrap();
     let store = received.clone();
     let app = axum::Router::new().route(
         "/v1/metrics",
@@ -195,9 +200,137 @@ fn gauges_reach_an_otlp_http_receiver() {
             .unwrap();
         axum::serve(listener, app).await.unwrap();
     });
-    check(
-        "http/protobuf",
-        format!("http://127.0.0.1:{port}/v1/metrics"),
-        received,
+    (format!("http://127.0.0.1:{port}/v1/metrics"), received)
+}
+
+#[test]
+fn gauges_reach_an_otlp_grpc_receiver() {
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let (endpoint, received) = grpc_receiver(&server);
+    check("grpc", endpoint, received);
+}
+
+#[test]
+fn gauges_reach_an_otlp_http_receiver() {
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let (endpoint, received) = http_receiver(&server);
+    check("http/protobuf", endpoint, received);
+}
+
+/// A report of 10,100 series, one per route, every window with traffic.
+fn large_report() -> Report {
+    let config = slipstream::config::parse(
+        "limits: { max_series_per_slo: 20000 }\nslos:\n  - { name: routes, service: \"*\", \
+         group_by: [route], indicator: { type: availability }, objective: 99.9, window: 30d }\n",
+        std::path::Path::new("large.yaml"),
+    )
+    .unwrap();
+    let mut engine = Engine::new(&config);
+    let base_ms: i64 = 1_795_262_400_000;
+    for i in 0..10_100 {
+        let status = if i % 7 == 0 { 503 } else { 200 };
+        let line = format!(
+            r#"{{"timestamp":{},"service":"api","route":"/items/{i}","status":{status},"latency_ms":5}}"#,
+            base_ms + i * 10
+        );
+        engine.ingest(line.as_bytes());
+    }
+    let report = engine.evaluate(base_ms + 120_000).expect("retained");
+    assert_eq!(report.slos.len(), 10_100);
+    report
+}
+
+/// The data points of `report`: two per window with traffic, and the budget.
+fn data_points(report: &Report) -> usize {
+    report
+        .slos
+        .iter()
+        .map(|s| {
+            s.windows.iter().filter(|w| w.sli.is_some()).count()
+                + s.windows.iter().filter(|w| w.burn_rate.is_some()).count()
+                + usize::from(s.error_budget_remaining.is_some())
+        })
+        .sum()
+}
+
+/// Exports the large report once to `endpoint` and asserts that every data point got
+/// through the receiver's default size limit, in several requests.
+fn large_export(protocol: &str, endpoint: String, received: Received) {
+    let report = large_report();
+    let want = data_points(&report);
+    assert!(want > 150_000, "{want}");
+    let latest = Latest::default();
+    *latest.lock().unwrap() = Some(Arc::new(report));
+    let protocol = match protocol {
+        "grpc" => OtlpProtocol::Grpc,
+        _ => OtlpProtocol::HttpProtobuf,
+    };
+    let settings = OtlpOutput {
+        endpoint,
+        protocol,
+        interval_ms: 3_600_000,
+    };
+    let sink = OtlpSink::start(&settings, latest, "test".into()).unwrap();
+    sink.flush();
+    let stats = sink.stats();
+    assert_eq!(
+        stats.failed.load(Ordering::Relaxed),
+        0,
+        "{protocol:?}: failed exports"
     );
+    let requests = received.lock().unwrap();
+    assert!(
+        requests.len() > 10,
+        "{protocol:?}: {} requests",
+        requests.len()
+    );
+    let got: usize = requests
+        .iter()
+        .flat_map(|r| &r.resource_metrics)
+        .flat_map(|rm| &rm.scope_metrics)
+        .flat_map(|sm| &sm.metrics)
+        .map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.len(),
+            _ => 0,
+        })
+        .sum();
+    assert_eq!(got, want, "{protocol:?}: data points received");
+    assert_eq!(stats.data_points.load(Ordering::Relaxed), want as u64);
+    drop(requests);
+    sink.shutdown();
+}
+
+#[test]
+fn a_large_export_gets_through_default_receive_limits_over_grpc() {
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let (endpoint, received) = grpc_receiver(&server);
+    large_export("grpc", endpoint, received);
+}
+
+#[test]
+fn a_large_export_gets_through_default_receive_limits_over_http() {
+    let server = tokio::runtime::Runtime::new().unwrap();
+    let (endpoint, received) = http_receiver(&server);
+    large_export("http/protobuf", endpoint, received);
+}
+
+#[test]
+fn an_absent_collector_fails_the_export_at_its_first_request_and_is_counted() {
+    for protocol in [OtlpProtocol::Grpc, OtlpProtocol::HttpProtobuf] {
+        let latest = Latest::default();
+        *latest.lock().unwrap() = Some(Arc::new(large_report()));
+        let settings = OtlpOutput {
+            // Nothing listens there: every connection is refused.
+            endpoint: format!("http://127.0.0.1:{}/v1/metrics", free_port()),
+            protocol,
+            interval_ms: 3_600_000,
+        };
+        let sink = OtlpSink::start(&settings, latest, "test".into()).unwrap();
+        sink.flush();
+        sink.flush();
+        let stats = sink.stats();
+        assert_eq!(stats.failed.load(Ordering::Relaxed), 2, "{protocol:?}");
+        assert_eq!(stats.data_points.load(Ordering::Relaxed), 0, "{protocol:?}");
+        sink.shutdown();
+    }
 }

@@ -7,7 +7,7 @@ pub mod baseline_view;
 pub mod budget;
 pub mod composite;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 pub mod rollup;
 pub mod table;
 mod top_k;

@@ -585,6 +585,7 @@ async fn evaluate_every(
                 prometheus,
                 alertmanager,
                 kafka,
+                otlp,
                 generation: followed,
                 releases: followed_releases,
                 ..
@@ -628,6 +629,9 @@ async fn evaluate_every(
             if let Some(kafka) = kafka {
                 kafka.after_evaluation(&report, &transitions);
                 prometheus.publish_kafka_output(&kafka.stats());
+            }
+            if let Some(otlp) = otlp {
+                prometheus.publish_otlp(otlp.stats());
             }
             prometheus.publish(&report, live_series, &shared.status);
             prometheus.publish_config(&shared.reloads);

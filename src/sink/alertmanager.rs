@@ -11,7 +11,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 use crate::alert::{Alert, AlertBook, State, describe};
@@ -179,8 +178,13 @@ async fn send_forever(url: String, outbox: Arc<Outbox>) {
         };
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
-            match tokio::time::timeout(TIMEOUT, post_json(&url, &body)).await {
-                Ok(Ok(())) => {
+            match tokio::time::timeout(
+                TIMEOUT,
+                super::http_post::post(&url, "application/json", &body),
+            )
+            .await
+            {
+                Ok(Ok(_)) => {
                     outbox
                         .sent
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -198,36 +202,6 @@ async fn send_forever(url: String, outbox: Arc<Outbox>) {
                 backoff *= 2;
             }
         }
-    }
-}
-
-/// POSTs a JSON body over plain HTTP/1.1 and expects a 2xx.
-async fn post_json(url: &str, body: &[u8]) -> std::io::Result<()> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, "only http:// URLs")
-    })?;
-    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let mut stream = tokio::net::TcpStream::connect(host).await?;
-    let head = format!(
-        "POST /{path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(body).await?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).await?;
-    let status = response
-        .split(|&b| b == b' ')
-        .nth(1)
-        .and_then(|s| std::str::from_utf8(s).ok())
-        .and_then(|s| s.parse::<u16>().ok());
-    match status {
-        Some(200..=299) => Ok(()),
-        _ => Err(std::io::Error::other(format!(
-            "answered {}",
-            String::from_utf8_lossy(&response[..response.len().min(200)])
-        ))),
     }
 }
 

@@ -9,6 +9,7 @@ mod config_metrics;
 pub mod dead_letter;
 pub mod decision_topic;
 mod durability_metrics;
+mod http_post;
 pub mod kafka;
 pub mod otlp;
 pub mod prometheus;

@@ -323,6 +323,16 @@ impl PrometheusSink {
         self.copy("slipstream_kafka_output_dropped_total", &stats.dropped);
     }
 
+    /// The OTLP exporter's counters.
+    pub fn publish_otlp(&self, stats: &crate::sink::otlp::OtlpStats) {
+        self.copy("slipstream_otlp_data_points_total", &stats.data_points);
+        self.copy(
+            "slipstream_otlp_rejected_data_points_total",
+            &stats.rejected,
+        );
+        self.copy("slipstream_otlp_failed_exports_total", &stats.failed);
+    }
+
     /// Exports a sink's own counter as the unlabelled counter `name`.
     pub(super) fn copy(&self, name: &'static str, value: &std::sync::atomic::AtomicU64) {
         let value = value.load(std::sync::atomic::Ordering::Relaxed);
@@ -488,7 +498,7 @@ fn describe(recorder: &PrometheusRecorder) {
     for (name, help) in gauges {
         recorder.describe_gauge(name.into(), None, help.into());
     }
-    let counters: [(&str, &str); 16] = [
+    let counters: [(&str, &str); 19] = [
         (
             "slipstream_series_overflow_total",
             "Label combinations an SLO's series limit refused a series of their own.",
@@ -512,6 +522,18 @@ fn describe(recorder: &PrometheusRecorder) {
         (
             "slipstream_kafka_output_dropped_total",
             "Records of the Kafka outputs dropped because the producer's queue was full.",
+        ),
+        (
+            "slipstream_otlp_data_points_total",
+            "OTLP data points the receiver accepted.",
+        ),
+        (
+            "slipstream_otlp_rejected_data_points_total",
+            "OTLP data points the receiver rejected in a request it accepted (partial success).",
+        ),
+        (
+            "slipstream_otlp_failed_exports_total",
+            "OTLP exports stopped by a request that failed or timed out.",
         ),
         (
             "slipstream_alertmanager_sent_total",
