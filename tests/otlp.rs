@@ -255,16 +255,12 @@ fn data_points(report: &Report) -> usize {
 
 /// Exports the large report once to `endpoint` and asserts that every data point got
 /// through the receiver's default size limit, in several requests.
-fn large_export(protocol: &str, endpoint: String, received: Received) {
+fn large_export(protocol: OtlpProtocol, endpoint: String, received: Received) {
     let report = large_report();
     let want = data_points(&report);
     assert!(want > 150_000, "{want}");
     let latest = Latest::default();
     *latest.lock().unwrap() = Some(Arc::new(report));
-    let protocol = match protocol {
-        "grpc" => OtlpProtocol::Grpc,
-        _ => OtlpProtocol::HttpProtobuf,
-    };
     let settings = OtlpOutput {
         endpoint,
         protocol,
@@ -304,14 +300,14 @@ fn large_export(protocol: &str, endpoint: String, received: Received) {
 fn a_large_export_gets_through_default_receive_limits_over_grpc() {
     let server = tokio::runtime::Runtime::new().unwrap();
     let (endpoint, received) = grpc_receiver(&server);
-    large_export("grpc", endpoint, received);
+    large_export(OtlpProtocol::Grpc, endpoint, received);
 }
 
 #[test]
 fn a_large_export_gets_through_default_receive_limits_over_http() {
     let server = tokio::runtime::Runtime::new().unwrap();
     let (endpoint, received) = http_receiver(&server);
-    large_export("http/protobuf", endpoint, received);
+    large_export(OtlpProtocol::HttpProtobuf, endpoint, received);
 }
 
 #[test]

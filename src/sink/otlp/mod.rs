@@ -40,6 +40,9 @@ pub type Latest = Arc<Mutex<Option<Arc<Report>>>>;
 
 /// How long one request may take, connection included.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the last export, at shutdown, may take in all: its part of the shutdown
+/// deadline.
+const LAST_EXPORT: Duration = Duration::from_secs(5);
 /// The gRPC method of the OTLP metrics service.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export";
 
@@ -184,16 +187,16 @@ impl Exporter {
         loop {
             match inbox.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(Command::Flush(done)) => {
-                    runtime.block_on(self.export());
+                    runtime.block_on(self.export(interval));
                     let _ = done.send(());
                 }
                 Ok(Command::Shutdown(done)) => {
-                    runtime.block_on(self.export());
+                    runtime.block_on(self.export(interval.min(LAST_EXPORT)));
                     let _ = done.send(());
                     return;
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    runtime.block_on(self.export());
+                    runtime.block_on(self.export(interval));
                     due = Instant::now() + interval;
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
@@ -201,9 +204,10 @@ impl Exporter {
         }
     }
 
-    /// Encodes the newest report and sends its requests in order; stops at the first one
-    /// that fails.
-    async fn export(&mut self) {
+    /// Encodes the newest report and sends its requests in order, `within` in all (an
+    /// export never runs into the next); stops at the first request that fails.
+    async fn export(&mut self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
         let report = self
             .latest
             .lock()
@@ -217,7 +221,10 @@ impl Exporter {
         let total = requests.len();
         for (i, request) in requests.into_iter().enumerate() {
             let points = request.data_points;
-            match tokio::time::timeout(TIMEOUT, self.send(request.body)).await {
+            let limit = deadline
+                .saturating_duration_since(tokio::time::Instant::now())
+                .min(TIMEOUT);
+            match tokio::time::timeout(limit, self.send(request.body)).await {
                 Ok(Ok(rejected)) => {
                     self.stats
                         .data_points
@@ -233,7 +240,7 @@ impl Exporter {
                 outcome => {
                     let why = match outcome {
                         Ok(Err(e)) => e,
-                        _ => format!("no answer within {TIMEOUT:?}"),
+                        _ => format!("no answer within {limit:?}"),
                     };
                     self.stats.failed.fetch_add(1, Ordering::Relaxed);
                     tracing::warn!(
