@@ -5,6 +5,7 @@
 //! does no I/O, logging or counting; the caller counts reasons per batch.
 
 mod json;
+mod stops;
 pub mod timestamp;
 
 use crate::config::{EventSchema, MAX_LABELS};
@@ -114,6 +115,7 @@ pub struct Decoder {
     slots: Vec<Raw>,
     unescaped: Vec<u8>,
     scratch: Vec<u8>,
+    stops: stops::StopMap,
     minute: timestamp::MinuteCache,
 }
 
@@ -136,6 +138,7 @@ impl Decoder {
             slots: vec![Raw::Absent; FIRST_LABEL + n_labels],
             unescaped: Vec::new(),
             scratch: Vec::new(),
+            stops: stops::StopMap::default(),
             minute: timestamp::MinuteCache::default(),
         }
     }
@@ -147,7 +150,13 @@ impl Decoder {
         // JSON text is UTF-8. Checking the whole event once (fast on ASCII) is cheaper than
         // checking each captured string, and makes every string a slice at its quotes.
         let text = std::str::from_utf8(input).map_err(|_| Invalid::Json)?;
-        match json::scan(input, &self.tree, &mut self.slots, &mut self.scratch) {
+        match json::scan(
+            input,
+            &self.tree,
+            &mut self.slots,
+            &mut self.stops,
+            &mut self.scratch,
+        ) {
             Ok(Document::Object) => {}
             Ok(Document::Other) => return Err(Invalid::NotObject),
             Err(_) => return Err(Invalid::Json),
