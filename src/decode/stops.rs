@@ -7,11 +7,11 @@
 //! baseline, so no feature detection), and each string then ends in a few instructions:
 //! the lowest set bit at or after its start.
 
-/// One bit per input byte, set at each quote, backslash and byte below 0x20.
+/// One bit per input byte, set at each quote, backslash and byte below 0x20, and one more
+/// just past the end: a search always finds a bit, so it needs no test for the end.
 #[derive(Clone, Debug, Default)]
 pub struct StopMap {
     words: Vec<u64>,
-    len: usize,
 }
 
 impl StopMap {
@@ -19,34 +19,35 @@ impl StopMap {
     /// no allocation once it has held an event as large.
     pub fn build(&mut self, input: &[u8]) {
         self.words.clear();
-        self.len = input.len();
         let mut chunks = input.chunks_exact(64);
         for chunk in &mut chunks {
             let chunk: &[u8; 64] = chunk.try_into().expect("64 bytes");
             self.words.push(stops64(chunk));
         }
+        // Padding with spaces, which are not stops, keeps the bits past the end clear but
+        // the end's own.
         let tail = chunks.remainder();
-        if !tail.is_empty() {
-            // Padding with spaces, which are not stops, keeps the bits past the end clear.
-            let mut padded = [b' '; 64];
-            padded[..tail.len()].copy_from_slice(tail);
-            self.words.push(stops64(&padded));
-        }
+        let mut padded = [b' '; 64];
+        padded[..tail.len()].copy_from_slice(tail);
+        self.words.push(stops64(&padded) | 1 << tail.len());
     }
 
-    /// The position of the first stop at or after `from`, or the input's length.
+    /// The position of the first stop at or after `from`, or the input's length; `from`
+    /// itself when it is past the end.
     #[inline(always)]
     pub fn next(&self, from: usize) -> usize {
         let mut w = from / 64;
         let Some(&first) = self.words.get(w) else {
-            return self.len;
+            return from;
         };
         let mut bits = first & (u64::MAX << (from % 64));
+        // The bit past the end ends this loop within the words, unless `from` was past
+        // it already.
         while bits == 0 {
             w += 1;
             match self.words.get(w) {
                 Some(&word) => bits = word,
-                None => return self.len,
+                None => return from,
             }
         }
         w * 64 + bits.trailing_zeros() as usize
@@ -142,6 +143,7 @@ mod tests {
         map.build(b"abc");
         assert_eq!(map.next(0), 3);
         assert_eq!(map.next(3), 3);
-        assert_eq!(map.next(100), 3);
+        assert_eq!(map.next(100), 100);
+        assert_eq!(map.next(10), 10);
     }
 }
