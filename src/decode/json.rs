@@ -5,7 +5,8 @@
 //! everything else is skipped. This is what makes decoding cheaper than a serde parse,
 //! which must at least materialise every key it compares. Skipped strings are checked for
 //! escapes and control characters but not for UTF-8, as serde_json does when it ignores
-//! a value; captured strings are UTF-8 checked when they are read.
+//! a value; captured strings are UTF-8 checked when they are read. Most events take the
+//! fast path of [`flat`]; this scanner decides the rest.
 
 mod flat;
 

@@ -1,14 +1,14 @@
 //! Where a run of plain bytes inside a JSON string ends, for a whole event at once.
 //!
 //! A string body runs until a quote, a backslash or a control character (which JSON
-//! forbids raw in strings). Finding that byte string by string, even eight bytes at a
-//! time, was the scanner's largest cost. Instead, one pass over the event marks every such
-//! byte in a bitmap, sixteen bytes per step with SSE2 on x86_64 (part of that target's
-//! baseline, so no feature detection), and each string then ends in a few instructions:
-//! the lowest set bit at or after its start.
+//! forbids raw in strings). Rather than a loop per string, one pass over the event marks
+//! every such byte in a bitmap, sixteen bytes per step with SSE2 on x86_64 (part of that
+//! target's baseline, so no feature detection), and each string then ends in a few
+//! instructions: the lowest set bit at or after its start.
 
 /// One bit per input byte, set at each quote, backslash and byte below 0x20, and one more
-/// just past the end: a search always finds a bit, so it needs no test for the end.
+/// just past the end: a search from inside the input always ends in the word it starts
+/// in or a later one, with no test for the end on the way.
 #[derive(Clone, Debug, Default)]
 pub struct StopMap {
     words: Vec<u64>,

@@ -10,7 +10,7 @@
 //!
 //! What makes it cheap: string ends come from the event's [`StopMap`] (a bit scan instead
 //! of a byte loop), a key is looked up by a hash of its length and first eight bytes in
-//! one probe whatever its position, and the loop's state lives in registers.
+//! one probe whatever its position, and one loop without recursion reads the object.
 
 use super::{Key, PathTree, Raw, Target, number, word_at};
 use crate::decode::stops::StopMap;
@@ -26,15 +26,6 @@ pub(super) struct KeyIndex {
     multiplier: u64,
     /// Entry index of the [`PathTree`] per bucket, or [`EMPTY`].
     buckets: [u8; 1 << BUCKET_BITS],
-}
-
-impl Default for KeyIndex {
-    fn default() -> KeyIndex {
-        KeyIndex {
-            multiplier: 0,
-            buckets: [EMPTY; 1 << BUCKET_BITS],
-        }
-    }
 }
 
 /// The key's first (up to) eight bytes as a word, zero beyond its length, as
