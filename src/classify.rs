@@ -19,18 +19,16 @@
 //!   when full: it is only a cache, and streams resolve again through the bounded series
 //!   tables to the same series.
 
-use std::hash::BuildHasher;
-
-use hashbrown::HashTable;
-
 use crate::config::{Config, Field, Glob, Indicator, MAX_LABELS, ServiceMatch, Slo, Span};
-use crate::decode::Event;
 use crate::window::Layout;
 
 mod series;
+mod streams;
 
 use series::Resolved;
 pub use series::{OVERFLOW, Overflow, SeriesTable};
+pub use streams::StreamKeys;
+use streams::{StreamCache, decode_key};
 
 /// Most SLOs one population counts: the good flags of an event travel as a u32 mask.
 const MAX_SLOS_PER_POPULATION: usize = 32;
@@ -183,39 +181,9 @@ pub struct Classifier {
     max_series: u32,
     /// SLO names, for the warning of a population's first overflow.
     slo_names: Vec<String>,
-    /// Stream key → index into `streams`.
-    table: HashTable<u32>,
-    streams: Vec<Stream>,
+    streams: StreamCache,
     max_streams: usize,
     keys: StreamKeys,
-}
-
-/// Writes stream keys and hashes them. A copy can run on another thread (decoding ahead
-/// of the engine): it hashes as the classifier's table does.
-#[derive(Clone)]
-pub struct StreamKeys {
-    hasher: foldhash::fast::RandomState,
-    n_labels: usize,
-}
-
-impl StreamKeys {
-    /// Appends the stream key of `event` to `out` and returns its hash.
-    #[inline]
-    pub fn write(&self, event: &Event, out: &mut Vec<u8>) -> u64 {
-        let start = out.len();
-        push_part(out, Some(event.service));
-        push_part(out, event.route);
-        for label in &event.labels[..self.n_labels] {
-            push_part(out, *label);
-        }
-        self.hasher.hash_one(&out[start..])
-    }
-}
-
-struct Stream {
-    hash: u64,
-    key: Box<[u8]>,
-    targets: Box<[SeriesRef]>,
 }
 
 impl Classifier {
@@ -289,13 +257,9 @@ impl Classifier {
             populations,
             max_series,
             slo_names: config.slos.iter().map(|s| s.name.clone()).collect(),
-            table: HashTable::new(),
-            streams: Vec::new(),
+            streams: StreamCache::default(),
             max_streams,
-            keys: keys.unwrap_or_else(|| StreamKeys {
-                hasher: foldhash::fast::RandomState::default(),
-                n_labels: config.events.labels.len(),
-            }),
+            keys: keys.unwrap_or_else(|| StreamKeys::new(config.events.labels.len())),
         }
     }
 
@@ -355,7 +319,6 @@ impl Classifier {
     /// Empties the stream cache, keeping its allocations (bounded by `max_streams`).
     #[cold]
     fn clear_streams(&mut self) {
-        self.table.clear();
         self.streams.clear();
     }
 
@@ -400,11 +363,10 @@ impl Classifier {
     /// bounded.
     #[inline]
     pub fn stream(&mut self, hash: u64, key: &[u8]) -> u32 {
-        let streams = &self.streams;
-        if let Some(&i) = self.table.find(hash, |&i| *streams[i as usize].key == *key) {
-            return i;
+        match self.streams.find(hash, key) {
+            Some(i) => i,
+            None => self.new_stream(hash, key),
         }
-        self.new_stream(hash, key)
     }
 
     #[cold]
@@ -429,24 +391,14 @@ impl Classifier {
                 series,
             });
         }
-        let targets = targets.into_boxed_slice();
-        let i = self.streams.len() as u32;
-        self.streams.push(Stream {
-            hash,
-            key: key.into(),
-            targets,
-        });
-        let streams = &self.streams;
-        self.table
-            .insert_unique(hash, i, |&j| streams[j as usize].hash);
-        i
+        self.streams.insert(hash, key, &targets, &self.keys)
     }
 
     /// The series a stream's events count in. New series get the next index of their
     /// population, in the order their first event arrives.
     #[inline]
     pub fn targets(&self, stream: u32) -> &[SeriesRef] {
-        &self.streams[stream as usize].targets
+        self.streams.targets(stream)
     }
 }
 
@@ -468,54 +420,13 @@ fn warn_overflow(population: &Population, slo_names: &[String], max_series: u32)
     );
 }
 
-/// Appends one field to a stream key: a presence byte, then the length and the bytes, so
-/// that no two different field lists share a key.
-#[inline]
-fn push_part(key: &mut Vec<u8>, part: Option<&str>) {
-    match part {
-        None => key.push(0),
-        Some(s) => {
-            key.push(1);
-            key.extend_from_slice(&(s.len() as u32).to_le_bytes());
-            key.extend_from_slice(s.as_bytes());
-        }
-    }
-}
-
-/// The fields back from a key written by [`push_part`] from valid strings.
-fn decode_key(key: &[u8], n_labels: usize) -> Fields<'_> {
-    let mut rest = key;
-    let mut next = || -> Option<&str> {
-        let (&present, tail) = rest.split_first()?;
-        if present == 0 {
-            rest = tail;
-            return None;
-        }
-        let (len, tail) = tail.split_at(4);
-        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
-        let (text, tail) = tail.split_at(len);
-        rest = tail;
-        Some(std::str::from_utf8(text).expect("keys are written from strings"))
-    };
-    let service = next().unwrap_or_default();
-    let route = next();
-    let mut labels = [None; MAX_LABELS];
-    for label in labels.iter_mut().take(n_labels) {
-        *label = next();
-    }
-    Fields {
-        service,
-        route,
-        labels,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::*;
     use crate::config::MAX_LABELS;
+    use crate::decode::Event;
 
     const CONFIG: &str = r#"
 events: { labels: [operator] }
@@ -600,17 +511,6 @@ slos:
                 vec!["search", "eu"]
             ]
         );
-    }
-
-    #[test]
-    fn stream_keys_do_not_collide_across_fields() {
-        let mut a = Vec::new();
-        push_part(&mut a, Some("ab"));
-        push_part(&mut a, None);
-        let mut b = Vec::new();
-        push_part(&mut b, Some("a"));
-        push_part(&mut b, Some("b"));
-        assert_ne!(a, b);
     }
 
     fn labels(c: &Classifier, population: usize) -> Vec<Vec<&str>> {

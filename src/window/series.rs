@@ -191,9 +191,16 @@ impl Series {
     fn drain_buckets(&mut self, stage: &mut Stage, layout: &Layout) {
         if let (Some(ring), Some(tier)) = (&mut self.latency, &layout.latency) {
             let buckets = &mut stage.buckets[..usize::from(stage.n_buckets)];
-            // Sorting puts the current pane's buckets first, then the previous pane's.
-            buckets.sort_unstable();
-            let split = buckets.partition_point(|b| b & PREVIOUS == 0);
+            // The current pane's buckets first, then the previous pane's, in any order.
+            let (mut split, mut end) = (0, buckets.len());
+            while split < end {
+                if buckets[split] & PREVIOUS == 0 {
+                    split += 1;
+                } else {
+                    end -= 1;
+                    buckets.swap(split, end);
+                }
+            }
             let (current, previous) = buckets.split_at_mut(split);
             previous.iter_mut().for_each(|b| *b &= !PREVIOUS);
             // The older pane first: the ring's head then moves forward only once.
@@ -202,7 +209,7 @@ impl Series {
                 (stage.latency_pane, current),
             ] {
                 if !buckets.is_empty() {
-                    ring.record_sorted(tier, pane, buckets);
+                    ring.record_unsorted(tier, pane, buckets);
                 }
             }
         }

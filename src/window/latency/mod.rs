@@ -9,8 +9,10 @@
 //! window of 60 panes per series would blow the 64 KB per series budget
 //! (docs/performance.md).
 //!
-//! The open pane keeps its entries as `bucket << 20 | count` in sorted u32s, so that
-//! batches merge in place; a count that would pass 2^20 - 1 continues in a second entry.
+//! The open pane keeps its entries as `bucket << 20 | count` in sorted u32s: the few
+//! buckets a series' stage drains are each found by a binary search, and a sorted batch
+//! (a partial of scale-out) merges in place; a count that would pass 2^20 - 1 continues
+//! in a second entry.
 
 use std::ops::Range;
 
@@ -127,11 +129,28 @@ impl LatencyRing {
 
     #[inline]
     pub fn record(&mut self, tier: &LatencyTier, clock: &PaneClock, bucket: u32) {
-        self.record_sorted(tier, clock.pane[tier.step], &[bucket as u16]);
+        self.record_unsorted(tier, clock.pane[tier.step], &[bucket as u16]);
     }
 
-    /// Counts a batch of buckets of `pane` (at the tier's step); `buckets` must be sorted.
+    /// Counts a batch of buckets of `pane` (at the tier's step), sorted, as a partial
+    /// from scale-out's stage 1 holds them: an open pane takes them in one merge.
     pub fn record_sorted(&mut self, tier: &LatencyTier, pane: i64, buckets: &[u16]) {
+        self.record_with(tier, pane, buckets, merge);
+    }
+
+    /// Counts a few buckets of `pane` in any order, as a series' stage holds them: an open
+    /// pane takes each by a binary search, with no sort.
+    pub fn record_unsorted(&mut self, tier: &LatencyTier, pane: i64, buckets: &[u16]) {
+        self.record_with(tier, pane, buckets, add_each);
+    }
+
+    fn record_with(
+        &mut self,
+        tier: &LatencyTier,
+        pane: i64,
+        buckets: &[u16],
+        add: fn(&mut Vec<u32>, &[u16]),
+    ) {
         if self.head.pane != i64::MIN && pane > self.head.pane {
             self.close(tier, pane - self.head.pane);
         }
@@ -144,8 +163,8 @@ impl LatencyRing {
             return;
         }
         match self.head.pane - pane {
-            0 => merge(&mut self.open[0], buckets),
-            1 => merge(&mut self.open[1], buckets),
+            0 => add(&mut self.open[0], buckets),
+            1 => add(&mut self.open[1], buckets),
             _ => {
                 if self.late_pane != pane || self.late.len() + buckets.len() > LATE_MAX {
                     self.flush_late(tier);
@@ -436,6 +455,21 @@ fn merge(entries: &mut Vec<u32>, buckets: &[u16]) {
         }
     }
     place(entries, &inserts[..n_inserts]);
+}
+
+/// Adds `buckets`, in any order, to a sorted sparse pane, finding each by a binary
+/// search. For the few buckets a stage drains at a time into a pane of a hundred or more,
+/// this is a third of the work of sorting them for [`merge`]. Only the last entry of a
+/// bucket can have room (merges and this fill them in order), so it is the one found.
+fn add_each(entries: &mut Vec<u32>, buckets: &[u16]) {
+    for &b in buckets {
+        let bucket = u32::from(b);
+        let i = entries.partition_point(|&e| e >> COUNT_BITS <= bucket);
+        match entries.get_mut(i.wrapping_sub(1)) {
+            Some(e) if *e >> COUNT_BITS == bucket && *e & COUNT_MAX < COUNT_MAX => *e += 1,
+            _ => entries.insert(i, (bucket << COUNT_BITS) | 1),
+        }
+    }
 }
 
 /// Inserts `(position, entry)` pairs, positions ascending and relative to the old vector.

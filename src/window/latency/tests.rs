@@ -48,6 +48,41 @@ fn merged_batches_equal_counting_one_by_one() {
     assert_eq!(acc.counts, want);
 }
 
+/// Buckets added one search at a time, in any order, into a pane that merges also fill,
+/// count as one by one would, the pane stays sorted, and a bucket whose entry is full
+/// goes on in a new one.
+#[test]
+fn buckets_added_unsorted_equal_counting_one_by_one() {
+    let mut rng = crate::traffic::Rng::new(5);
+    let mut pane = Vec::new();
+    push_count(&mut pane, 40, u64::from(COUNT_MAX) - 2);
+    let mut want = vec![0u64; BUCKETS];
+    want[40] = u64::from(COUNT_MAX) - 2;
+    for round in 0..2000 {
+        let n = 1 + rng.below(36);
+        let mut batch: Vec<u16> = (0..n)
+            .map(|_| (rng.below(300) * 7 % (BUCKETS - 1)) as u16)
+            .collect();
+        batch.push(40);
+        batch.iter().for_each(|&b| want[usize::from(b)] += 1);
+        if round % 3 == 0 {
+            batch.sort_unstable();
+            merge(&mut pane, &batch);
+        } else {
+            add_each(&mut pane, &batch);
+        }
+        assert!(
+            pane.windows(2)
+                .all(|w| w[0] >> COUNT_BITS <= w[1] >> COUNT_BITS)
+        );
+    }
+    let mut acc = Accumulator::default();
+    pane.iter()
+        .for_each(|&e| acc.add(e >> COUNT_BITS, u64::from(e & COUNT_MAX)));
+    assert_eq!(acc.counts, want);
+    assert_eq!(pane.iter().filter(|&&e| e >> COUNT_BITS == 40).count(), 2);
+}
+
 #[test]
 fn encoded_panes_keep_every_count() {
     let mut pane = Vec::new();
