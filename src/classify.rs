@@ -445,7 +445,11 @@ slos:
         c.targets(stream).to_vec()
     }
 
-    fn event<'a>(service: &'a str, route: Option<&'a str>, op: Option<&'a str>) -> Event<'a> {
+    pub(super) fn event<'a>(
+        service: &'a str,
+        route: Option<&'a str>,
+        op: Option<&'a str>,
+    ) -> Event<'a> {
         let mut labels = [None; MAX_LABELS];
         labels[0] = op;
         Event {

@@ -228,20 +228,8 @@ fn key_of<'c>(records: &'c [Record], spilled: &'c [Spilled], stream: u32) -> &'c
 
 #[cfg(test)]
 mod tests {
+    use super::super::tests::event;
     use super::*;
-
-    fn event<'a>(service: &'a str, route: Option<&'a str>, label: Option<&'a str>) -> Event<'a> {
-        let mut labels = [None; MAX_LABELS];
-        labels[0] = label;
-        Event {
-            timestamp_ms: 0,
-            service,
-            route,
-            status: 200,
-            latency_ms: 1.0,
-            labels,
-        }
-    }
 
     /// Keys read back as written, for absent, empty, short and long fields alike, and
     /// fields that differ only in where one ends and the next begins give other keys.

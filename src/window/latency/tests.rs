@@ -24,35 +24,11 @@ fn buckets_are_monotonic() {
     }
 }
 
-#[test]
-fn merged_batches_equal_counting_one_by_one() {
-    let mut rng = crate::traffic::Rng::new(3);
-    let mut pane = Vec::new();
-    let mut want = vec![0u64; BUCKETS];
-    for _ in 0..2000 {
-        let n = 1 + rng.below(16);
-        let mut batch: Vec<u16> = (0..n)
-            .map(|_| (rng.below(300) * 7 % (BUCKETS - 1)) as u16)
-            .collect();
-        batch.sort_unstable();
-        batch.iter().for_each(|&b| want[usize::from(b)] += 1);
-        merge(&mut pane, &batch);
-        assert!(
-            pane.windows(2)
-                .all(|w| w[0] >> COUNT_BITS <= w[1] >> COUNT_BITS)
-        );
-    }
-    let mut acc = Accumulator::default();
-    pane.iter()
-        .for_each(|&e| acc.add(e >> COUNT_BITS, u64::from(e & COUNT_MAX)));
-    assert_eq!(acc.counts, want);
-}
-
-/// Buckets added one search at a time, in any order, into a pane that merges also fill,
+/// Sorted batches merged and unsorted ones added a search at a time, into one pane,
 /// count as one by one would, the pane stays sorted, and a bucket whose entry is full
 /// goes on in a new one.
 #[test]
-fn buckets_added_unsorted_equal_counting_one_by_one() {
+fn merged_and_added_batches_equal_counting_one_by_one() {
     let mut rng = crate::traffic::Rng::new(5);
     let mut pane = Vec::new();
     push_count(&mut pane, 40, u64::from(COUNT_MAX) - 2);
