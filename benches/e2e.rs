@@ -56,18 +56,24 @@ fn rate(total: u64, consumed: impl Fn() -> u64) -> f64 {
     (total - first) as f64 / start.elapsed().as_secs_f64()
 }
 
-fn raw_drain(brokers: &str, topic: &str, group: &str) -> f64 {
+/// The raw consumer, subscribed to `topic`, with the fetch tuning `run` uses
+/// (src/source/kafka.rs): a like-for-like comparison.
+fn raw_consumer(brokers: &str, group: &str, topic: &str) -> BaseConsumer {
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("group.id", group)
         .set("auto.offset.reset", "earliest")
         .set("session.timeout.ms", "6000")
-        // The same fetch tuning `run` uses (src/source/kafka.rs): a like-for-like drain.
         .set("fetch.queue.backoff.ms", "10")
         .set("enable.auto.offset.store", "false")
         .create()
         .unwrap();
     consumer.subscribe(&[topic]).unwrap();
+    consumer
+}
+
+fn raw_drain(brokers: &str, topic: &str, group: &str) -> f64 {
+    let consumer = raw_consumer(brokers, group, topic);
     let (mut n, mut start, mut first) = (0u64, None, 0);
     let mut bytes = 0usize;
     while n < EVENTS as u64 {
@@ -171,17 +177,25 @@ const WARM_UP_SECS: u64 = 4;
 /// Each phase gets a broker of its own, started empty: Tansu keeps every record in
 /// memory, and on one broker each phase ran behind the tens of millions of records of
 /// the phases before it, so whichever consumer went first measured faster. The order
-/// alternates too, raw first in even rounds and `run` first in odd ones.
+/// alternates too, raw first in even rounds and `run` first in odd ones, and one phase
+/// of each, not counted, goes first: in two of the first four runs without it, the
+/// process's first phase was slower than any other.
 fn live() {
     const ROUNDS: usize = 4;
+    let warm = (live_raw("warm"), live_run("warm"));
+    println!(
+        "live warm-up, not counted: raw {:.0} events/s, slipstream run {:.0} events/s",
+        warm.0.0, warm.1.0
+    );
     let mut ratios = Vec::new();
     for round in 0..ROUNDS {
+        let name = round.to_string();
         let (raw, ours) = if round % 2 == 0 {
-            let raw = live_raw(round);
-            (raw, live_run(round))
+            let raw = live_raw(&name);
+            (raw, live_run(&name))
         } else {
-            let ours = live_run(round);
-            (live_raw(round), ours)
+            let ours = live_run(&name);
+            (live_raw(&name), ours)
         };
         println!(
             "live round {round}: raw BaseConsumer {:.0} events/s ({} produced), \
@@ -208,7 +222,7 @@ fn live_broker(topic: &str) -> Tansu {
 }
 
 /// The raw consumer's live phase: its events/s, and the events produced.
-fn live_raw(round: usize) -> (f64, u64) {
+fn live_raw(round: &str) -> (f64, u64) {
     let topic = format!("live-raw-{round}");
     let tansu = live_broker(&topic);
     let brokers = tansu.brokers();
@@ -218,16 +232,7 @@ fn live_raw(round: usize) -> (f64, u64) {
         let (count, done, brokers, topic) =
             (count.clone(), done.clone(), brokers.clone(), topic.clone());
         std::thread::spawn(move || {
-            let consumer: BaseConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &brokers)
-                .set("group.id", format!("raw-{topic}"))
-                .set("auto.offset.reset", "earliest")
-                .set("session.timeout.ms", "6000")
-                .set("fetch.queue.backoff.ms", "10")
-                .set("enable.auto.offset.store", "false")
-                .create()
-                .unwrap();
-            consumer.subscribe(&[&topic]).unwrap();
+            let consumer = raw_consumer(&brokers, &format!("raw-{topic}"), &topic);
             let mut bytes = 0usize;
             while !done.load(Ordering::Relaxed) {
                 if let Some(Ok(m)) = consumer.poll(Duration::from_millis(100)) {
@@ -246,7 +251,7 @@ fn live_raw(round: usize) -> (f64, u64) {
 }
 
 /// `run`'s live phase: its events/s, and the events produced.
-fn live_run(round: usize) -> (f64, u64) {
+fn live_run(round: &str) -> (f64, u64) {
     let topic = format!("live-run-{round}");
     let tansu = live_broker(&topic);
     let brokers = tansu.brokers();

@@ -116,7 +116,6 @@ struct Spilled {
 
 /// One stream, in one cache line: its series and its key, or where they are kept when
 /// they do not fit.
-#[derive(Clone, Copy)]
 #[repr(align(64))]
 struct Record {
     targets: [SeriesRef; INLINE_TARGETS],
