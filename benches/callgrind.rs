@@ -10,7 +10,7 @@
 //! ```
 //!
 //! Workloads: `decode` (300k events), `live` and `backfill` (300k events of the `ingest`
-//! regimes, one `Engine::ingest` each, after 100k to warm up), `replay` (`replay` of the
+//! regimes, through one `Engine::ingest_all`, after 100k to warm up), `replay` (`replay` of the
 //! 2M lines of `replay_2m`; its counting thread runs `ingest_block`, hence the second
 //! toggle). Divide the instruction total by the events. Run alone, it prints wall-clock
 //! nanoseconds per event too.
@@ -39,7 +39,7 @@ fn measured_decode(decoder: &mut Decoder, lines: &[Vec<u8>]) -> usize {
 
 #[inline(never)]
 fn measured_ingest(engine: &mut Engine, lines: &[Vec<u8>]) {
-    lines.iter().for_each(|l| engine.ingest(black_box(l)));
+    engine.ingest_all(lines.iter().map(|l| black_box(l.as_slice())));
 }
 
 #[inline(never)]
