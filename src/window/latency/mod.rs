@@ -9,13 +9,12 @@
 //! window of 60 panes per series would blow the 64 KB per series budget
 //! (docs/performance.md).
 //!
-//! The open pane keeps its entries as `bucket << 20 | count` in sorted u32s: the few
-//! buckets a series' stage drains are each found by a binary search, and a sorted batch
-//! (a partial of scale-out) merges in place; a count that would pass 2^20 - 1 continues
-//! in a second entry.
+//! The open panes ([`open`]) keep sparse entries, `bucket << 20 | count` in sorted u32s,
+//! until they are busy, and then a count per bucket; closed panes are varint-encoded.
 
 use std::ops::Range;
 
+use self::open::{OpenPane, merge, push_count};
 use super::{Head, LatencyTier, PaneClock};
 use crate::state::codec::{CodecError, Reader, Writer};
 
@@ -104,7 +103,7 @@ pub fn bucket_value(bucket: u32) -> f64 {
 pub struct LatencyRing {
     head: Head,
     /// The newest pane and the one before it.
-    open: [Vec<u32>; 2],
+    open: [OpenPane; 2],
     closed: Box<[Box<[u8]>]>,
     /// Buckets for the closed pane `late_pane`, not yet merged into it. Kafka partitions
     /// read from a backlog run minutes apart in event time, so events for a closed pane
@@ -120,7 +119,7 @@ impl LatencyRing {
     pub fn new(tier: &LatencyTier) -> LatencyRing {
         LatencyRing {
             head: Head::EMPTY,
-            open: [Vec::new(), Vec::new()],
+            open: [OpenPane::default(), OpenPane::default()],
             closed: vec![Box::default(); tier.len as usize].into(),
             late: Vec::new(),
             late_pane: i64::MIN,
@@ -135,13 +134,13 @@ impl LatencyRing {
     /// Counts a batch of buckets of `pane` (at the tier's step), sorted, as a partial
     /// from scale-out's stage 1 holds them: an open pane takes them in one merge.
     pub fn record_sorted(&mut self, tier: &LatencyTier, pane: i64, buckets: &[u16]) {
-        self.record_with(tier, pane, buckets, merge);
+        self.record_with(tier, pane, buckets, OpenPane::merge_sorted);
     }
 
     /// Counts a few buckets of `pane` in any order, as a series' stage holds them: an open
-    /// pane takes each by a binary search, with no sort.
+    /// pane takes each by itself, with no sort.
     pub fn record_unsorted(&mut self, tier: &LatencyTier, pane: i64, buckets: &[u16]) {
-        self.record_with(tier, pane, buckets, add_each);
+        self.record_with(tier, pane, buckets, OpenPane::add_each);
     }
 
     fn record_with(
@@ -149,7 +148,7 @@ impl LatencyRing {
         tier: &LatencyTier,
         pane: i64,
         buckets: &[u16],
-        add: fn(&mut Vec<u32>, &[u16]),
+        add: fn(&mut OpenPane, &[u16]),
     ) {
         if self.head.pane != i64::MIN && pane > self.head.pane {
             self.close(tier, pane - self.head.pane);
@@ -185,7 +184,7 @@ impl LatencyRing {
             let mut entries = Vec::new();
             decode(&self.closed[slot], |b, n| push_count(&mut entries, b, n));
             merge(&mut entries, &self.late);
-            self.closed[slot] = encode(&entries);
+            self.closed[slot] = encode(&OpenPane::from_entries(entries));
         }
         self.late.clear();
     }
@@ -217,11 +216,7 @@ impl LatencyRing {
     pub fn sum_into(&self, tier: &LatencyTier, lo: i64, hi: i64, acc: &mut Accumulator) {
         for (pane, slot) in self.head.held(lo, hi, tier.len) {
             match self.head.pane - pane {
-                back @ (0 | 1) => {
-                    for &entry in &self.open[back as usize] {
-                        acc.add(entry >> COUNT_BITS, u64::from(entry & COUNT_MAX));
-                    }
-                }
+                back @ (0 | 1) => self.open[back as usize].for_each_bucket(|b, n| acc.add(b, n)),
                 _ => decode(&self.closed[slot as usize], |bucket, n| acc.add(bucket, n)),
             }
         }
@@ -257,8 +252,9 @@ impl LatencyRing {
         w.i64(self.head.pane);
         w.u64(u64::from(self.head.slot));
         for open in &self.open {
-            w.u64(open.len() as u64);
-            open.iter().for_each(|&e| w.u64(u64::from(e)));
+            let entries = open.entries();
+            w.u64(entries.len() as u64);
+            entries.iter().for_each(|&e| w.u64(u64::from(e)));
         }
         self.closed.iter().for_each(|pane| w.bytes(pane));
         w.i64(self.late_pane);
@@ -277,16 +273,18 @@ impl LatencyRing {
         }
         ring.head = Head { pane, slot };
         for open in &mut ring.open {
+            let mut entries = Vec::new();
             for _ in 0..r.len(BUCKETS * 64, "an open latency pane's length")? {
                 let entry: u32 = r.small("a latency entry")?;
-                let sorted = open
+                let sorted = entries
                     .last()
                     .is_none_or(|&last| last >> COUNT_BITS <= entry >> COUNT_BITS);
                 if entry >> COUNT_BITS >= BUCKETS as u32 || !sorted {
                     return Err(r.invalid("a latency entry"));
                 }
-                open.push(entry);
+                entries.push(entry);
             }
+            *open = OpenPane::from_entries(entries);
         }
         for pane in ring.closed.iter_mut() {
             let bytes = r.bytes()?;
@@ -313,42 +311,29 @@ impl LatencyRing {
             .map(|p| size_of::<Box<[u8]>>() + p.len())
             .sum();
         closed
-            + self.open.iter().map(|o| o.capacity() * 4).sum::<usize>()
+            + self.open.iter().map(OpenPane::heap_bytes).sum::<usize>()
             + self.late.capacity() * 2
     }
 }
 
-/// A sorted sparse pane as bytes: per non-empty bucket, the gap from the previous bucket
-/// and the count, each a LEB128 varint (one byte below 128). Sized first, so that its one
+/// A pane as bytes: per non-empty bucket, the gap from the previous bucket and the
+/// count, each a LEB128 varint (one byte below 128). Sized first, so that its one
 /// allocation (per latency pane a series closes) is exact: no growth, no shrink.
-fn encode(entries: &[u32]) -> Box<[u8]> {
-    let mut len = 0;
-    for_each_bucket(entries, |gap, n| len += varint_len(gap) + varint_len(n));
+fn encode(pane: &OpenPane) -> Box<[u8]> {
+    let (mut len, mut previous) = (0, 0);
+    pane.for_each_bucket(|bucket, n| {
+        len += varint_len(u64::from(bucket - previous)) + varint_len(n);
+        previous = bucket;
+    });
     let mut out = Vec::with_capacity(len);
-    for_each_bucket(entries, |gap, n| {
-        varint(&mut out, gap);
+    previous = 0;
+    pane.for_each_bucket(|bucket, n| {
+        varint(&mut out, u64::from(bucket - previous));
         varint(&mut out, n);
+        previous = bucket;
     });
     debug_assert_eq!(out.len(), len);
     out.into_boxed_slice()
-}
-
-/// Calls `f(gap from the previous bucket, count)` for every bucket of a sorted sparse
-/// pane, with the counts of a bucket's entries added up.
-#[inline]
-fn for_each_bucket(entries: &[u32], mut f: impl FnMut(u64, u64)) {
-    let mut previous = 0;
-    let mut i = 0;
-    while i < entries.len() {
-        let bucket = entries[i] >> COUNT_BITS;
-        let mut n = 0u64;
-        while i < entries.len() && entries[i] >> COUNT_BITS == bucket {
-            n += u64::from(entries[i] & COUNT_MAX);
-            i += 1;
-        }
-        f(u64::from(bucket - previous), n);
-        previous = bucket;
-    }
 }
 
 #[inline]
@@ -402,93 +387,6 @@ fn decode(bytes: &[u8], mut f: impl FnMut(u32, u64)) {
     while let (Some(gap), Some(n)) = (read(), read()) {
         bucket += gap as u32;
         f(bucket, n);
-    }
-}
-
-/// Appends `n` counts of `bucket` to a sorted sparse pane, in entries of at most
-/// `COUNT_MAX` each.
-fn push_count(entries: &mut Vec<u32>, bucket: u32, mut n: u64) {
-    while n > 0 {
-        let take = n.min(u64::from(COUNT_MAX)) as u32;
-        entries.push((bucket << COUNT_BITS) | take);
-        n -= u64::from(take);
-    }
-}
-
-/// Adds sorted `buckets` to a sorted sparse pane in one pass over it: existing entries are
-/// incremented in place; new ones are collected, then placed by a single shift from the
-/// back. A pane is scanned sequentially once per batch instead of searched per bucket.
-fn merge(entries: &mut Vec<u32>, buckets: &[u16]) {
-    let mut inserts: [(usize, u32); 64] = [(0, 0); 64];
-    let mut n_inserts = 0;
-    let mut i = 0;
-    let mut j = 0;
-    while j < buckets.len() {
-        let bucket = u32::from(buckets[j]);
-        let mut count = 0;
-        while j < buckets.len() && u32::from(buckets[j]) == bucket {
-            count += 1;
-            j += 1;
-        }
-        while i < entries.len() && entries[i] >> COUNT_BITS < bucket {
-            i += 1;
-        }
-        // Fill this bucket's entries up to their limit, then add a new one for the rest.
-        while count > 0 && i < entries.len() && entries[i] >> COUNT_BITS == bucket {
-            let room = COUNT_MAX - (entries[i] & COUNT_MAX);
-            let take = room.min(count);
-            entries[i] += take;
-            count -= take;
-            if count > 0 {
-                i += 1;
-            }
-        }
-        if count > 0 {
-            if n_inserts == inserts.len() {
-                // More new buckets than one batch of the stage holds: flush and go on.
-                place(entries, &inserts[..n_inserts]);
-                n_inserts = 0;
-                i = entries.partition_point(|&e| e >> COUNT_BITS <= bucket);
-            }
-            inserts[n_inserts] = (i, (bucket << COUNT_BITS) | count);
-            n_inserts += 1;
-        }
-    }
-    place(entries, &inserts[..n_inserts]);
-}
-
-/// Adds `buckets`, in any order, to a sorted sparse pane, finding each by a binary
-/// search. For the few buckets a stage drains at a time into a pane of a hundred or more,
-/// this is less work than sorting them for [`merge`], which walks the whole pane (about
-/// three quarters of the instructions, docs/performance.md). Only the last entry of a
-/// bucket can have room (merges and this fill them in order), so it is the one found.
-fn add_each(entries: &mut Vec<u32>, buckets: &[u16]) {
-    for &b in buckets {
-        let bucket = u32::from(b);
-        let i = entries.partition_point(|&e| e >> COUNT_BITS <= bucket);
-        match entries.get_mut(i.wrapping_sub(1)) {
-            Some(e) if *e >> COUNT_BITS == bucket && *e & COUNT_MAX < COUNT_MAX => *e += 1,
-            _ => entries.insert(i, (bucket << COUNT_BITS) | 1),
-        }
-    }
-}
-
-/// Inserts `(position, entry)` pairs, positions ascending and relative to the old vector.
-fn place(entries: &mut Vec<u32>, inserts: &[(usize, u32)]) {
-    if inserts.is_empty() {
-        return;
-    }
-    let old = entries.len();
-    entries.resize(old + inserts.len(), 0);
-    let mut src = old;
-    let mut dst = entries.len();
-    for &(pos, entry) in inserts.iter().rev() {
-        let run = src - pos;
-        entries.copy_within(pos..src, dst - run);
-        dst -= run;
-        src = pos;
-        dst -= 1;
-        entries[dst] = entry;
     }
 }
 
@@ -558,5 +456,6 @@ impl Accumulator {
     }
 }
 
+mod open;
 #[cfg(test)]
 mod tests;

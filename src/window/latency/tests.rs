@@ -45,7 +45,7 @@ fn merged_and_added_batches_equal_counting_one_by_one() {
             batch.sort_unstable();
             merge(&mut pane, &batch);
         } else {
-            add_each(&mut pane, &batch);
+            open::add_each(&mut pane, &batch);
         }
         assert!(
             pane.windows(2)
@@ -73,7 +73,7 @@ fn encoded_panes_keep_every_count() {
     pane.iter()
         .for_each(|&e| want.add(e >> COUNT_BITS, u64::from(e & COUNT_MAX)));
     let mut got = Accumulator::default();
-    let bytes = encode(&pane);
+    let bytes = encode(&OpenPane::from_entries(pane.clone()));
     decode(&bytes, |b, n| got.add(b, n));
     assert_eq!(got.counts, want.counts);
     assert!(
