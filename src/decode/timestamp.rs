@@ -13,27 +13,38 @@ pub fn parse_rfc3339(s: &[u8]) -> Option<i64> {
     parse_rfc3339_cached(s, &mut MinuteCache::default())
 }
 
-/// The date and time to the minute (`YYYY-MM-DDTHH:MM`) last parsed, and its epoch
-/// seconds. Consecutive events mostly share their minute: with the cache, their
-/// timestamps skip the date checks and calendar arithmetic. Only text that passed every
-/// check is cached, so a hit accepts exactly what a full parse would.
+/// The two dates and times to the minute (`YYYY-MM-DDTHH:MM`) last parsed, and their
+/// epoch seconds. Consecutive events mostly share their minute: with the cache, their
+/// timestamps skip the date checks and calendar arithmetic. Two, because for the first
+/// seconds of every minute events of the minute before still arrive, interleaved (a
+/// gateway's clock and its batching are a little out of order). Only text that passed
+/// every check is cached, so a hit accepts exactly what a full parse would.
 #[derive(Clone, Debug, Default)]
 pub struct MinuteCache {
     /// All zero when empty: no valid timestamp starts with a zero byte.
-    head: [u8; 16],
-    secs: i64,
+    heads: [[u8; 16]; 2],
+    secs: [i64; 2],
+    /// The entry a miss replaces: the one not hit last.
+    older: usize,
 }
 
-/// [`parse_rfc3339`], reusing the minute of the previous call when it is the same.
+/// [`parse_rfc3339`], reusing a minute of the previous calls when it is the same.
 pub fn parse_rfc3339_cached(s: &[u8], cache: &mut MinuteCache) -> Option<i64> {
     // The fixed-width head as an array: no bounds check per digit below.
     let head: &[u8; 19] = s.get(..19)?.try_into().ok()?;
-    let minute_secs = if head[..16] == cache.head {
-        cache.secs
+    let minute = &head[..16];
+    let minute_secs = if minute == cache.heads[0] {
+        cache.older = 1;
+        cache.secs[0]
+    } else if minute == cache.heads[1] {
+        cache.older = 0;
+        cache.secs[1]
     } else {
         let secs = parse_minute(head)?;
-        cache.head.copy_from_slice(&head[..16]);
-        cache.secs = secs;
+        let slot = cache.older;
+        cache.heads[slot].copy_from_slice(minute);
+        cache.secs[slot] = secs;
+        cache.older = 1 - slot;
         secs
     };
     let second = digits(head, 17, 2)?;
@@ -209,10 +220,22 @@ mod tests {
             "2025-02-29T00:00:00Z",
             "2024-02-29T00:00:00Z",
             "2026-11-21T11:59:59.123Z",
+            // Two minutes interleaved, as around a minute's turn, then a third.
+            "2026-11-21T12:00:00.5Z",
+            "2026-11-21T11:59:58Z",
+            "2026-11-21T12:00:01Z",
+            "2026-11-21T11:59:59Z",
+            "2026-11-21T12:01:00Z",
+            "2026-11-21T12:00:02Z",
+            "2026-11-21T11:59:57Z",
         ] {
             let cached = parse_rfc3339_cached(s.as_bytes(), &mut cache);
             assert_eq!(cached, p(s), "{s}");
         }
+        // A miss replaces the entry not used last: 12:01 replaced 12:00, which replaced
+        // 11:59, which replaced 12:01. 11:59 was used last.
+        assert_eq!(cache.heads[cache.older][14..], *b"00");
+        assert_eq!(cache.heads[1 - cache.older][14..], *b"59");
     }
 
     #[test]

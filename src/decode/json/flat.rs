@@ -108,6 +108,17 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+/// The position of `byte` at `i`, or after whitespace at `i`. Events are mostly compact,
+/// so the byte expected is checked first and whitespace skipped only when it is not there.
+#[inline(always)]
+fn at(b: &[u8], i: usize, byte: u8) -> Option<usize> {
+    if b.get(i) == Some(&byte) {
+        return Some(i);
+    }
+    let i = skip_ws(b, i);
+    (b.get(i) == Some(&byte)).then_some(i)
+}
+
 /// The end of the string whose body starts at `start`, if it has no escape or control
 /// character: the position of its closing quote.
 #[inline(always)]
@@ -130,40 +141,48 @@ pub(super) fn scan(b: &[u8], tree: &PathTree, slots: &mut [Raw], stops: &StopMap
         return (skip_ws(b, i + 1) == b.len()).then_some(());
     }
     loop {
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
+        i = at(b, i, b'"')?;
         let key_end = plain_string_end(b, stops, i + 1)?;
         let wanted = lookup(tree, index, b, i + 1, key_end);
-        i = skip_ws(b, key_end + 1);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i = skip_ws(b, i + 1);
-        let (raw, after) = match b.get(i)? {
-            b'"' => {
-                let end = plain_string_end(b, stops, i + 1)?;
-                let raw = Raw::Str {
-                    start: (i + 1) as u32,
-                    end: end as u32,
-                    escaped: false,
-                };
-                (raw, end + 1)
-            }
-            b'-' | b'0'..=b'9' => number(b, i)?,
-            b't' if b[i..].starts_with(b"true") => (Raw::Bool, i + 4),
-            b'f' if b[i..].starts_with(b"false") => (Raw::Bool, i + 5),
-            b'n' if b[i..].starts_with(b"null") => (Raw::Null, i + 4),
-            _ => return None,
+        i = at(b, key_end + 1, b':')? + 1;
+        let (raw, after) = loop {
+            break match b.get(i)? {
+                b'"' => {
+                    let end = plain_string_end(b, stops, i + 1)?;
+                    let raw = Raw::Str {
+                        start: (i + 1) as u32,
+                        end: end as u32,
+                        escaped: false,
+                    };
+                    (raw, end + 1)
+                }
+                b'-' | b'0'..=b'9' => number(b, i)?,
+                b't' if b[i..].starts_with(b"true") => (Raw::Bool, i + 4),
+                b'f' if b[i..].starts_with(b"false") => (Raw::Bool, i + 5),
+                b'n' if b[i..].starts_with(b"null") => (Raw::Null, i + 4),
+                // Whitespace before the value; the byte after it is not whitespace.
+                b' ' | b'\t' | b'\n' | b'\r' => {
+                    i = skip_ws(b, i);
+                    continue;
+                }
+                _ => return None,
+            };
         };
         if let Some(slot) = wanted {
             slots[slot] = raw;
         }
-        i = skip_ws(b, after);
-        match b.get(i) {
-            Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(()),
-            _ => return None,
+        i = after;
+        loop {
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => return (skip_ws(b, i + 1) == b.len()).then_some(()),
+                Some(b' ' | b'\t' | b'\n' | b'\r') => {
+                    i = skip_ws(b, i);
+                    continue;
+                }
+                _ => return None,
+            }
+            break;
         }
     }
 }
