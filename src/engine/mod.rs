@@ -11,6 +11,7 @@
 mod ahead;
 mod batch;
 mod carry;
+mod evaluate;
 mod partial;
 mod snapshot;
 
@@ -26,9 +27,8 @@ use crate::config::ladder::ObjectiveLadder;
 use crate::config::{Composite, Config, Rollup, Slo, Span};
 use crate::decode::timestamp::format_rfc3339;
 use crate::decode::{Decoder, Invalid};
-use crate::report::{self, EventCounts, Report, SeriesOverflow, SeriesReport, WindowReport};
-use crate::window::latency::Accumulator;
-use crate::window::{LADDER_MS, Layout, PaneClock, Series, Stage, pane_range};
+use crate::report::EventCounts;
+use crate::window::{LADDER_MS, PaneClock, Series, Stage, pane_range};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum EvalError {
@@ -186,145 +186,6 @@ impl Engine {
         self.counts.count_invalid(reason);
     }
 
-    /// The report at `at_ms`, for any time whose windows are still retained.
-    pub fn evaluate(&self, at_ms: i64) -> Result<Report, EvalError> {
-        self.check_retained(at_ms)?;
-        let mut slos = Vec::new();
-        let mut overflow = Vec::new();
-        let mut acc = Accumulator::default();
-        // Per SLO: the windows its alert rules and composites read that it does not report.
-        let alert_only: Vec<Vec<Span>> = self
-            .slos
-            .iter()
-            .map(|slo| {
-                let mut extra = slo.engine_windows();
-                extra.retain(|w| !slo.windows.contains(w));
-                extra
-            })
-            .collect();
-        for (p, population) in self.classifier.populations().iter().enumerate() {
-            let layout = &population.layout;
-            let labels = self.classifier.series_labels(p);
-            let store = &self.series[p];
-            let limit = self.classifier.overflow(p);
-            let mut overflow_events = 0;
-            let rows = store.series.iter().zip(&store.stages).zip(labels);
-            for (i, ((series, stage), values)) in rows.enumerate() {
-                let sums: Vec<Vec<u64>> = (0..layout.windows.len())
-                    .map(|w| {
-                        let mut out = vec![0; layout.width];
-                        series.sum(stage, layout, w, at_ms, &mut out);
-                        out
-                    })
-                    .collect();
-                let percentiles = percentiles(series, stage, layout, at_ms, &mut acc);
-                let mut lifetime = vec![0; layout.width];
-                series.lifetime(stage, layout, &mut lifetime);
-                if limit.series == Some(i as u32) {
-                    overflow_events = lifetime[0];
-                }
-                let labels: Vec<(String, String)> = population
-                    .label_names
-                    .iter()
-                    .zip(values.iter())
-                    .map(|(k, v)| (k.clone(), v.to_string()))
-                    .collect();
-                for (j, &s) in population.slos.iter().enumerate() {
-                    let slo = &self.slos[s];
-                    let report_of = |w: &Span| {
-                        let i = layout.windows.iter().position(|(lw, _)| lw == w);
-                        let i = i.expect("every SLO window is in its population's layout");
-                        let (total, good) = (sums[i][0], sums[i][1 + j]);
-                        WindowReport {
-                            window: *w,
-                            total,
-                            good,
-                            sli: report::sli(good, total),
-                            burn_rate: report::burn_rate(good, total, slo.objective),
-                            latency_ms: percentiles.iter().find(|(pw, _)| pw == w).map(|p| p.1),
-                        }
-                    };
-                    let windows: Vec<WindowReport> = slo.windows.iter().map(report_of).collect();
-                    let alert_windows = alert_only[s].iter().map(report_of).collect();
-                    let own = windows
-                        .iter()
-                        .find(|w| w.window == slo.window)
-                        .expect("own window");
-                    let baseline = report::baseline::baseline(own.good, own.total, &self.ladder);
-                    let budget_policy = report::budget::budget_action(
-                        &slo.budget_policy,
-                        own.good,
-                        own.total,
-                        slo.objective,
-                    );
-                    slos.push((
-                        s,
-                        SeriesReport {
-                            name: slo.name.clone(),
-                            labels: labels.clone(),
-                            objective: slo.objective,
-                            window: slo.window,
-                            tier: slo.tier.clone(),
-                            error_budget_remaining: report::error_budget_remaining(
-                                own.good,
-                                own.total,
-                                slo.objective,
-                            ),
-                            windows,
-                            alert_windows,
-                            lifetime: report::Lifetime {
-                                total: lifetime[0],
-                                good: lifetime[1 + j],
-                            },
-                            composite: None,
-                            baseline,
-                            budget_policy,
-                        },
-                    ));
-                }
-            }
-            overflow.extend(population.slos.iter().map(|&s| {
-                let slo = self.slos[s].name.clone();
-                let (combinations, events) = (limit.refused, overflow_events);
-                (
-                    s,
-                    SeriesOverflow {
-                        slo,
-                        combinations,
-                        events,
-                    },
-                )
-            }));
-        }
-        overflow.sort_by_key(|(s, _)| *s);
-        slos.sort_by(|(a, x), (b, y)| {
-            a.cmp(b).then_with(|| {
-                x.labels
-                    .iter()
-                    .map(|l| &l.1)
-                    .cmp(y.labels.iter().map(|l| &l.1))
-            })
-        });
-        let mut slos: Vec<SeriesReport> = slos.into_iter().map(|(_, r)| r).collect();
-        let rollups = (!self.rollups.is_empty()).then(|| {
-            let of = |r| report::rollup::evaluate(r, &slos);
-            self.rollups.iter().map(of).collect()
-        });
-        let composites: Vec<SeriesReport> = self
-            .composites
-            .iter()
-            .filter_map(|c| report::composite::evaluate(c, &slos, &self.ladder))
-            .collect();
-        slos.extend(composites);
-        Ok(Report {
-            at_ms,
-            events: self.counts.clone(),
-            slos,
-            overflow: overflow.into_iter().map(|(_, o)| o).collect(),
-            rollups,
-        })
-    }
-
     /// Every window of every SLO at `at_ms` must still be held by its rings (counters and
     /// percentiles alike); otherwise the report would silently undercount.
     fn check_retained(&self, at_ms: i64) -> Result<(), EvalError> {
@@ -369,28 +230,4 @@ impl Engine {
         let series = self.series.iter().flat_map(|s| &s.series);
         series.fold((0, 0), |(bytes, n), s| (bytes + s.heap_bytes(), n + 1))
     }
-}
-
-/// Percentiles of every window that keeps them. The windows share one end, so panes are
-/// added once, from the shortest window outwards.
-fn percentiles(
-    series: &Series,
-    stage: &Stage,
-    layout: &Layout,
-    at_ms: i64,
-    acc: &mut Accumulator,
-) -> Vec<(Span, Option<[f64; 4]>)> {
-    let Some(tier) = &layout.latency else {
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    let mut covered_from = None;
-    for &window in &layout.percentile_windows {
-        let (lo, hi) = pane_range(at_ms, window, tier.step);
-        series.sum_latency(stage, layout, lo, covered_from.unwrap_or(hi), acc);
-        covered_from = Some(lo);
-        out.push((window, acc.quantiles()));
-    }
-    acc.clear();
-    out
 }
