@@ -1,10 +1,11 @@
-//! Latency percentiles of one series: a ring of sparse histogram panes.
+//! Latency percentiles of one series: a ring of histogram panes, sparse once closed.
 //!
 //! Buckets are log-linear: each power of two is cut into 256 linear sub-buckets, read
 //! straight from the bits of the f64 latency, and those are grouped so that every bucket
 //! is at most 1.98 % wide (about 36 per power of two). A percentile reports the middle of
 //! its bucket, within 0.99 % of the exact value: the contract asks for 1 %, and every
-//! bucket less is memory saved in every pane. A pane stores only its non-empty buckets.
+//! bucket less is memory saved in every pane. A closed pane stores only its non-empty
+//! buckets.
 //! Why not the hdrhistogram crate per pane: a dense 2-digit histogram is ~10 KB, and a
 //! window of 60 panes per series would blow the 64 KB per series budget
 //! (docs/performance.md).

@@ -104,6 +104,11 @@ impl OpenPane {
         Cow::Owned(out)
     }
 
+    #[cfg(test)]
+    pub(super) fn is_dense(&self) -> bool {
+        !self.dense.is_empty()
+    }
+
     pub fn heap_bytes(&self) -> usize {
         (self.entries.capacity() + self.dense.capacity()) * size_of::<u32>()
     }
@@ -310,7 +315,7 @@ mod tests {
                 pane.add_each(&batch);
             }
             if round == 100 {
-                assert!(!pane.dense.is_empty(), "a busy, narrow pane is dense");
+                assert!(pane.is_dense(), "a busy, narrow pane is dense");
             }
         }
         assert_eq!(counts(&pane), want);
@@ -330,7 +335,7 @@ mod tests {
         let mut pane = OpenPane::default();
         let buckets: Vec<u16> = (0..40).map(|i| i * 37).collect();
         pane.add_each(&buckets);
-        assert!(pane.dense.is_empty());
+        assert!(!pane.is_dense());
         assert_eq!(pane.entries().len(), 40);
     }
 

@@ -146,3 +146,31 @@ fn late_buckets_are_read_before_and_after_they_are_merged() {
     ring.record_sorted(&tier, 12, &[1]);
     assert!(read(&ring, &tier, 0, 3).iter().all(|&n| n == 0));
 }
+
+/// A busy pane, dense while open, reads the same while open, after a checkpoint's round
+/// trip, and once closed (encoded from its dense counts).
+#[test]
+fn a_dense_open_pane_reads_the_same_open_restored_and_closed() {
+    use crate::state::codec::{Reader, Writer};
+    let tier = LatencyTier { step: 2, len: 10 };
+    let mut ring = LatencyRing::new(&tier);
+    let mut rng = crate::traffic::Rng::new(8);
+    let mut want = vec![0u64; BUCKETS];
+    for _ in 0..200 {
+        let batch: Vec<u16> = (0..36).map(|_| (500 + rng.below(80)) as u16).collect();
+        batch.iter().for_each(|&b| want[usize::from(b)] += 1);
+        ring.record_unsorted(&tier, 3, &batch);
+    }
+    assert!(ring.open[0].is_dense());
+    assert_eq!(read(&ring, &tier, 3, 4), want);
+    let mut w = Writer::default();
+    ring.write_state(&mut w);
+    let restored = LatencyRing::read_state(&tier, &mut Reader::new(&w.buf)).unwrap();
+    assert_eq!(read(&restored, &tier, 3, 4), want);
+    ring.record_unsorted(&tier, 5, &[1]);
+    assert!(
+        ring.closed.iter().any(|p| !p.is_empty()),
+        "pane 3 is closed"
+    );
+    assert_eq!(read(&ring, &tier, 3, 4), want);
+}
