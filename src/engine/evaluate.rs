@@ -42,7 +42,11 @@ impl Engine {
             })
             .collect();
         for (p, population) in self.classifier.populations().iter().enumerate() {
-            let n = self.series[p].series.len();
+            // Rows are the series that have state and labels, as zipping them would give.
+            let store = &self.series[p];
+            let n = (store.series.len())
+                .min(store.stages.len())
+                .min(self.classifier.series_labels(p).len());
             if threads > 1 && n >= PARALLEL_FROM {
                 let (first, second) = std::thread::scope(|scope| {
                     let second = scope.spawn(|| self.rows(p, n / 2..n, at_ms, &alert_only));
@@ -60,7 +64,6 @@ impl Engine {
             }
             let limit = self.classifier.overflow(p);
             let overflow_events = limit.series.map_or(0, |i| {
-                let store = &self.series[p];
                 let mut lifetime = vec![0; population.layout.width];
                 let i = i as usize;
                 if let (Some(series), Some(stage)) = (store.series.get(i), store.stages.get(i)) {
