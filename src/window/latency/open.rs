@@ -10,10 +10,10 @@
 //! holds the same counts, and everything read from it (encoding, sums, checkpoints) is
 //! the same, bucket by bucket.
 //!
-//! Memory: dense costs at most 4 bytes per bucket of its span, at most
-//! [`DENSE_SPAN_PER_ENTRY`] times the sparse entries it replaced and never more than the
-//! [`BUCKETS`] a sparse pane could reach. The panes are reused from one pane to the next,
-//! cleared, not freed.
+//! Memory: dense costs 4 bytes per bucket of its span. When a pane turns dense that is at
+//! most [`DENSE_SPAN_PER_ENTRY`] times the sparse entries it replaces; widened, it never
+//! passes one count per bucket ([`BUCKETS`]), what a sparse pane of every bucket costs.
+//! The panes are reused from one pane to the next, cleared, not freed.
 
 use std::borrow::Cow;
 
