@@ -5,13 +5,13 @@
 //! ```sh
 //! cargo bench --bench callgrind --no-run        # prints the executable's path
 //! valgrind --tool=callgrind --toggle-collect='*measured*' \
-//!     --toggle-collect='*ingest_block*' <executable> <workload>
+//!     --toggle-collect='*count_blocks*' <executable> <workload>
 //! callgrind_annotate --inclusive=yes callgrind.out.<pid>
 //! ```
 //!
 //! Workloads: `decode` (300k events), `live` and `backfill` (300k events of the `ingest`
 //! regimes, through one `Engine::ingest_all`, after 100k to warm up), `replay` (`replay` of the
-//! 2M lines of `replay_2m`; its counting thread runs `ingest_block`, hence the second
+//! 2M lines of `replay_2m`; its counting thread runs `count_blocks`, hence the second
 //! toggle). Divide the instruction total by the events. Run alone, it prints wall-clock
 //! nanoseconds per event too.
 

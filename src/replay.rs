@@ -7,11 +7,12 @@
 //! stays bounded whatever the input. Blank lines are not events and are not counted.
 
 use std::io::Read;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, TryRecvError, TrySendError};
 
 use crate::config::Config;
 use crate::decode::{Invalid, MAX_EVENT_BYTES};
-use crate::engine::{DecodedBlock, Engine, EvalError};
+use crate::engine::{BlockDecoder, DecodedBlock, Engine, EvalError};
 use crate::report::Report;
 
 const READ_CHUNK: usize = 1 << 20;
@@ -34,7 +35,8 @@ pub fn replay(
 ) -> Result<Report, ReplayError> {
     let mut engine = Engine::new(config);
     engine.set_horizon(at_ms);
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) > 1 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores > 1 {
         read_and_count(&mut engine, input)?;
     } else {
         for_each_batch(input, |lines, too_large| {
@@ -46,7 +48,16 @@ pub fn replay(
         let latest = engine.newest_event_ms().unwrap_or(now_ms - 1);
         next_minute(latest)
     });
-    Ok(engine.evaluate(at)?)
+    let report = engine.evaluate(at)?;
+    if cores > 1 {
+        // Freeing the windows of every series takes a few percent of a replay; the report
+        // does not wait for it (and `main` prints while it runs, then exits). Should no
+        // thread start, the engine is freed here, as the closure is dropped.
+        let _ = std::thread::Builder::new()
+            .name("slipstream-free".into())
+            .spawn(move || drop(engine));
+    }
+    Ok(report)
 }
 
 /// Events per block handed from the decoding thread to the counting one: enough that the
@@ -54,37 +65,52 @@ pub fn replay(
 const BLOCK_EVENTS: usize = 1024;
 /// Blocks decoded ahead of the counting thread at most.
 const BLOCKS_AHEAD: usize = 4;
+/// How many events of a block the reading thread decodes at first (it also reads and cuts
+/// lines; the counting thread decodes the rest): the measured balance on `replay_2m`.
+const READER_SHARE: usize = BLOCK_EVENTS * 3 / 4;
+/// The reader's share moves by this many events whenever one thread waits for the other.
+const SHARE_STEP: usize = 8;
 
-/// Reads and decodes `input` on this thread while `engine` counts on another: decoding
-/// costs about as much as counting, so the two overlap. Blocks go through a bounded
-/// channel in order and come back empty to be reused, so the report is the same as from
-/// one thread, and memory stays bounded.
+/// Reads `input` on this thread while `engine` counts on another. Decoding costs more than
+/// counting, so each block is split: this thread decodes the first part of it, the
+/// counting thread the rest, then counts the block. The split follows who waits: a full
+/// channel means this thread is ahead and takes more, an empty one that the counting
+/// thread is. Blocks go through a bounded channel in order and come back empty to be
+/// reused, so the report is the same as from one thread, and memory stays bounded.
 fn read_and_count(engine: &mut Engine, input: impl Read) -> std::io::Result<()> {
     let mut decoder = engine.block_decoder();
+    let share = AtomicUsize::new(READER_SHARE);
     let (full, full_rx) = mpsc::sync_channel::<DecodedBlock>(BLOCKS_AHEAD);
     let (empty, empty_rx) = mpsc::channel::<DecodedBlock>();
     std::thread::scope(|scope| {
-        let counter = scope.spawn(move || {
-            for block in full_rx {
-                engine.ingest_block(&block);
-                // The reader may be done with empty blocks already.
-                let _ = empty.send(block);
+        let finisher = engine.block_decoder();
+        let share = &share;
+        let counter = scope.spawn(move || count_blocks(engine, finisher, &full_rx, &empty, share));
+        let send = |block: DecodedBlock| match full.try_send(block) {
+            Ok(()) => {}
+            Err(TrySendError::Full(block)) => {
+                let now = share.load(Ordering::Relaxed);
+                share.store((now + SHARE_STEP).min(BLOCK_EVENTS), Ordering::Relaxed);
+                // Fails only if the counting thread panicked; joining it below re-raises.
+                let _ = full.send(block);
             }
-        });
+            Err(TrySendError::Disconnected(_)) => {}
+        };
         let read = for_each_batch(input, |lines, too_large| {
             let chunks = lines.chunks(BLOCK_EVENTS);
             let n = chunks.len();
             for (i, chunk) in chunks.enumerate() {
                 let mut block = empty_rx.try_recv().unwrap_or_default();
+                let now = share.load(Ordering::Relaxed);
                 // The lines refused as too large go with the last block of the read.
-                decoder.decode(chunk, if i + 1 == n { too_large } else { 0 }, &mut block);
-                // Fails only if the counting thread panicked; joining it below re-raises.
-                let _ = full.send(block);
+                let refused = if i + 1 == n { too_large } else { 0 };
+                decoder.decode(chunk, now, refused, &mut block);
+                send(block);
             }
             if n == 0 && too_large > 0 {
                 let mut block = empty_rx.try_recv().unwrap_or_default();
-                decoder.decode(&[], too_large, &mut block);
-                let _ = full.send(block);
+                decoder.decode(&[], 0, too_large, &mut block);
+                send(block);
             }
         });
         drop(full);
@@ -93,6 +119,34 @@ fn read_and_count(engine: &mut Engine, input: impl Read) -> std::io::Result<()> 
         }
         read
     })
+}
+
+/// The counting thread: finishes decoding each block, counts it, and sends it back.
+fn count_blocks(
+    engine: &mut Engine,
+    mut decoder: BlockDecoder,
+    full: &mpsc::Receiver<DecodedBlock>,
+    empty: &mpsc::Sender<DecodedBlock>,
+    share: &AtomicUsize,
+) {
+    loop {
+        let mut block = match full.try_recv() {
+            Ok(block) => block,
+            Err(TryRecvError::Empty) => {
+                let now = share.load(Ordering::Relaxed);
+                share.store(now.saturating_sub(SHARE_STEP), Ordering::Relaxed);
+                match full.recv() {
+                    Ok(block) => block,
+                    Err(_) => return,
+                }
+            }
+            Err(TryRecvError::Disconnected) => return,
+        };
+        decoder.finish(&mut block);
+        engine.ingest_block(&block);
+        // The reader may be done with empty blocks already.
+        let _ = empty.send(block);
+    }
 }
 
 /// The next whole minute strictly after `ms`, so that an event at `ms` is inside every

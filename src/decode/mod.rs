@@ -149,7 +149,7 @@ impl Decoder {
         }
         // JSON text is UTF-8. Checking the whole event once (fast on ASCII) is cheaper than
         // checking each captured string, and makes every string a slice at its quotes.
-        let text = std::str::from_utf8(input).map_err(|_| Invalid::Json)?;
+        let text = simdutf8::basic::from_utf8(input).map_err(|_| Invalid::Json)?;
         match json::scan(
             input,
             &self.tree,

@@ -49,13 +49,15 @@ pub struct Pending {
     stream: u32,
 }
 
-/// A valid event as decoded, before the checks that depend on what came before it. Kept
-/// small, and the pane clock and latency bucket are left to counting: with `replay`
-/// decoding on its own thread, the decoding side is the busier one.
+/// A valid event as decoded, before the checks that depend on what came before it. Its
+/// pane clock and latency bucket depend on the event alone, so they are worked out here:
+/// with `replay` decoding on its own thread, the counting side is the busier one.
 #[derive(Clone, Copy)]
 pub struct Decoded {
     timestamp_ms: i64,
+    clock: PaneClock,
     latency_ms: f64,
+    bucket: u32,
     hash: u64,
     key: (u32, u32),
     status: u16,
@@ -76,7 +78,9 @@ pub fn decode(
     let hash = streams.write(&event, keys);
     Ok(Decoded {
         timestamp_ms: event.timestamp_ms,
+        clock: PaneClock::at(event.timestamp_ms),
         latency_ms: event.latency_ms,
+        bucket: bucket_of(event.latency_ms),
         hash,
         key: (start, keys.len() as u32),
         status: event.status,
@@ -169,7 +173,7 @@ impl Engine {
         if horizon_ms.is_some_and(|h| ts >= h) {
             return None;
         }
-        let clock = PaneClock::at(ts);
+        let clock = decoded.clock;
         let (step, len) = *retention;
         let pane = clock.pane[step];
         match newest {
@@ -186,7 +190,7 @@ impl Engine {
             clock,
             status: decoded.status,
             latency_ms: decoded.latency_ms,
-            bucket: bucket_of(decoded.latency_ms),
+            bucket: decoded.bucket,
             key: decoded.key,
             hash: decoded.hash,
             stream: 0,

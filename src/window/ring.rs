@@ -55,13 +55,9 @@ impl CounterRings {
     /// Adds `counts` (`width` of them) to the pane of `clock`, in every ring that still
     /// holds it.
     pub fn add(&mut self, layout: &Layout, clock: &PaneClock, counts: &[u32]) {
-        let mut wide = [0u64; 33];
-        for (w, &c) in wide.iter_mut().zip(counts) {
-            *w = u64::from(c);
-        }
-        let counts = &wide[..layout.width];
-        for (l, c) in self.lifetime.iter_mut().zip(counts) {
-            *l += c;
+        let counts = &counts[..layout.width];
+        for (l, &c) in self.lifetime.iter_mut().zip(counts) {
+            *l += u64::from(c);
         }
         let fine = layout.fine;
         let tier = &layout.tiers[fine];
@@ -90,7 +86,7 @@ impl CounterRings {
     }
 
     /// Adds `counts` to `pane` of ring `t`, if the ring still holds it.
-    fn add_to(&mut self, layout: &Layout, t: usize, pane: i64, counts: &[u64]) {
+    fn add_to<C: Copy + Into<u64>>(&mut self, layout: &Layout, t: usize, pane: i64, counts: &[C]) {
         let width = layout.width;
         let tier = &layout.tiers[t];
         let cells = &mut self.cells[tier.offset..tier.offset + tier.len as usize * width];
@@ -108,6 +104,7 @@ impl CounterRings {
         };
         let base = tier.offset + slot as usize * width;
         for (j, &n) in counts.iter().enumerate() {
+            let n: u64 = n.into();
             if n > 0 {
                 self.bump(base + j, n);
             }
@@ -118,6 +115,16 @@ impl CounterRings {
     /// pass over the fine panes, skipping empty ones; consecutive fine panes that share a
     /// coarse pane are summed and written once.
     fn roll_up(&mut self, layout: &Layout, last: i64) {
+        // Sums as wide as the counters, not as the widest layout: they are zeroed per
+        // roll-up, and most layouts are a few counters wide.
+        if layout.width <= 4 {
+            self.roll_up_with::<4>(layout, last);
+        } else {
+            self.roll_up_with::<33>(layout, last);
+        }
+    }
+
+    fn roll_up_with<const W: usize>(&mut self, layout: &Layout, last: i64) {
         let fine = &layout.tiers[layout.fine];
         let head = self.heads[layout.fine];
         let first = self.first_unrolled(layout);
@@ -138,8 +145,8 @@ impl CounterRings {
         }
         let mut pane = [i64::MIN; LADDER_MS.len()];
         let mut end = [i64::MIN; LADDER_MS.len()];
-        let mut sums = [[0u64; 33]; LADDER_MS.len()];
-        let mut values = [0u64; 33];
+        let mut sums = [[0u64; W]; LADDER_MS.len()];
+        let mut values = [0u64; W];
         let values = &mut values[..width];
         let mut slot = head.slot_back((head.pane - first) as u32, fine.len);
         for q in first..=last {
