@@ -66,14 +66,15 @@ const BLOCK_EVENTS: usize = 1024;
 /// Blocks decoded ahead of the counting thread at most.
 const BLOCKS_AHEAD: usize = 4;
 /// How many events of a block the reading thread decodes at first (it also reads and cuts
-/// lines; the counting thread decodes the rest): the measured balance on `replay_2m`.
+/// lines; the counting thread decodes the rest). Only a starting point: it moves.
 const READER_SHARE: usize = BLOCK_EVENTS * 3 / 4;
 /// The reader's share moves by this many events whenever one thread waits for the other.
 const SHARE_STEP: usize = 8;
 
-/// Reads `input` on this thread while `engine` counts on another. Decoding costs more than
-/// counting, so each block is split: this thread decodes the first part of it, the
-/// counting thread the rest, then counts the block. The split follows who waits: a full
+/// Reads `input` on this thread while `engine` counts on another. Decoding and counting
+/// cost about the same, and which is the busier depends on the input (a first replay
+/// also pays for the pages of a new state while counting), so each block is split: this
+/// thread decodes the first part of it, the counting thread the rest, then counts it. The split follows who waits: a full
 /// channel means this thread is ahead and takes more, an empty one that the counting
 /// thread is. Blocks go through a bounded channel in order and come back empty to be
 /// reused, so the report is the same as from one thread, and memory stays bounded.
@@ -292,6 +293,41 @@ mod tests {
         assert_eq!(one.counts().invalid(), 12 * 2 + 12);
         let at = next_minute(one.newest_event_ms().unwrap());
         assert_eq!(two.evaluate(at).unwrap(), one.evaluate(at).unwrap());
+    }
+
+    #[test]
+    fn a_block_counts_the_same_whichever_thread_decoded_what() {
+        let config = crate::config::parse(
+            "slos:\n  - { name: a, service: \"*\", group_by: [route], indicator: { type: \
+             availability }, objective: 99, window: 1d }\n",
+            std::path::Path::new("t.yaml"),
+        )
+        .unwrap();
+        let mut traffic = crate::traffic::Generator::numbered(5, 3, 7);
+        let mut lines: Vec<Vec<u8>> = (0..300i64)
+            .map(|i| {
+                let mut line = Vec::new();
+                traffic.write_event(1_795_262_400_000 + i * 900, &mut line);
+                line
+            })
+            .collect();
+        lines.insert(40, b"not json".to_vec());
+        let payloads: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+        let counted = |now: usize| {
+            let mut engine = Engine::new(&config);
+            let (mut decoder, mut finisher) = (engine.block_decoder(), engine.block_decoder());
+            let mut block = DecodedBlock::default();
+            decoder.decode(&payloads, now, 2, &mut block);
+            finisher.finish(&mut block);
+            engine.ingest_block(&block);
+            let at = next_minute(engine.newest_event_ms().unwrap());
+            (engine.counts().clone(), engine.evaluate(at).unwrap())
+        };
+        let all = counted(payloads.len());
+        assert_eq!(all.0.invalid(), 1 + 2);
+        for now in [0, 1, 40, 41, 299] {
+            assert_eq!(counted(now), all, "the reader decoded {now}");
+        }
     }
 
     #[test]

@@ -6,9 +6,10 @@
 //! no allocation per event; [`Engine::ingest_block`] then does exactly what
 //! [`Engine::ingest_all`] does after decoding, in the same order.
 //!
-//! Decoding costs more than counting, so the decoding side may leave the tail of a block
-//! undecoded (copied) for the counting side to [`BlockDecoder::finish`]: how much is the
-//! caller's choice, and the block counts the same whoever decoded what.
+//! Which side is the busier depends on the input and on how much of the state is in
+//! memory yet, so the decoding side may leave the tail of a block undecoded (copied) for
+//! the counting side to [`BlockDecoder::finish`]: how much is the caller's choice, and
+//! the block counts the same whoever decoded what.
 
 use super::Engine;
 use super::batch::{self, Decoded};
