@@ -3,15 +3,13 @@
 //! 1. decode each event, decide `too_old` and the horizon (in arrival order, as one at a
 //!    time would), and write its stream key into the batch's key arena;
 //! 2. look up every stream;
-//! 3. touch every target stage, then count every event, in arrival order.
+//! 3. prefetch every target's stage, then count every event, in arrival order.
 //!
 //! Why: the work per event is small and most of its cost is waiting on memory (the
 //! stream table, the series' stage). One event at a time, those waits come one after the
 //! other. In a pass over a batch the loads of different events do not depend on each
 //! other, so the processor overlaps their misses. The result is the same as one event at
 //! a time: every decision that depends on order is taken in order.
-
-use std::hint::black_box;
 
 use super::{Engine, SeriesStore, snapshot};
 use crate::classify::StreamKeys;
@@ -215,17 +213,15 @@ impl Engine {
             let targets = events.iter().flat_map(|e| classifier.targets(e.stream));
             snapshot::save_before_write(capture, classifier, series, targets);
         }
-        // Touch the stage of every target first: these loads are independent, so their
+        // Ask for the stage of every target first: these loads are independent, so their
         // misses overlap; the counting below then finds the lines in cache.
-        let mut touched = 0i64;
         for e in events.iter() {
             for r in classifier.targets(e.stream) {
                 if let Some(stage) = series[r.population as usize].stages.get(r.series as usize) {
-                    touched ^= stage.pane();
+                    stage.prefetch();
                 }
             }
         }
-        black_box(touched);
         let populations = classifier.populations();
         for e in events.iter() {
             for r in classifier.targets(e.stream) {

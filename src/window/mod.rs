@@ -294,7 +294,9 @@ impl Head {
                     }
                     clear(0..to - len);
                 }
-                self.slot = (self.slot + ahead as u32) % len;
+                // Both below `len`: a subtraction, not a division, wraps it.
+                let slot = self.slot + ahead as u32;
+                self.slot = if slot >= len { slot - len } else { slot };
             }
             self.pane = pane;
             return Some(self.slot);

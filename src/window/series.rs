@@ -36,12 +36,28 @@ pub struct Stage {
     n_buckets: u8,
 }
 
+// Two cache lines, which `Stage::prefetch` asks for.
+const _: () = assert!(size_of::<Stage>() == 128);
+
 impl Stage {
-    /// The staged pane index; reading it brings the stage's cache line in.
+    /// Asks for the stage's two cache lines, without waiting for them. The last bucket
+    /// is in the second line wherever the compiler puts the fields: the buckets take 72
+    /// of the 128 bytes.
     #[inline]
-    pub fn pane(&self) -> i64 {
-        self.pane
+    pub fn prefetch(&self) {
+        prefetch(self);
+        prefetch(&self.buckets[STAGE_BUCKETS - 1]);
     }
+}
+
+/// Asks for the cache line that holds `value`, without waiting for it: unlike a load,
+/// a prefetch holds up nothing behind it while the line is on its way.
+#[inline(always)]
+fn prefetch<T>(value: &T) {
+    #[cfg(target_arch = "x86_64")]
+    safe_arch::prefetch_t0(value);
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = value;
 }
 
 impl Default for Stage {
