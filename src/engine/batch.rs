@@ -213,7 +213,7 @@ impl Engine {
             let targets = events.iter().flat_map(|e| classifier.targets(e.stream));
             snapshot::save_before_write(capture, classifier, series, targets);
         }
-        // Ask for the stage of every target first: these loads are independent, so their
+        // Ask for the stage of every target first: the requests are independent, so their
         // misses overlap; the counting below then finds the lines in cache.
         for e in events.iter() {
             for r in classifier.targets(e.stream) {
