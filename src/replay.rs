@@ -74,10 +74,11 @@ const SHARE_STEP: usize = 8;
 /// Reads `input` on this thread while `engine` counts on another. Decoding and counting
 /// cost about the same, and which is the busier depends on the input (a first replay
 /// also pays for the pages of a new state while counting), so each block is split: this
-/// thread decodes the first part of it, the counting thread the rest, then counts it. The split follows who waits: a full
-/// channel means this thread is ahead and takes more, an empty one that the counting
-/// thread is. Blocks go through a bounded channel in order and come back empty to be
-/// reused, so the report is the same as from one thread, and memory stays bounded.
+/// thread decodes the first part of it, the counting thread the rest, then counts it.
+/// The split follows who waits: a full channel means this thread is ahead and takes
+/// more, an empty one that the counting thread is. Blocks go through a bounded channel
+/// in order and come back empty to be reused, so the report is the same as from one
+/// thread, and memory stays bounded.
 fn read_and_count(engine: &mut Engine, input: impl Read) -> std::io::Result<()> {
     let mut decoder = engine.block_decoder();
     let share = AtomicUsize::new(READER_SHARE);
