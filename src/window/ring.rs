@@ -20,24 +20,69 @@ use super::{Head, LADDER_MS, Layout, PaneClock};
 use crate::state::codec::{CodecError, Reader, Writer};
 
 pub struct CounterRings {
-    heads: Box<[Head]>,
+    /// The head of each ring, the first `tiers` used. Inline, as are the lifetime counts,
+    /// because every ring add reads them: in allocations of their own they were misses
+    /// of their own, which a drain waited for one after the other (the head's before the
+    /// slot's), and that was most of the time `replay` spent in ring adds
+    /// (docs/performance.md).
+    heads: [Head; LADDER_MS.len()],
+    tiers: u8,
     cells: Box<[u32]>,
     /// `(cell, wraps)`: the cell holds `wraps * 2^32` more than it shows.
     carries: Vec<(u32, u32)>,
     /// Fine panes from this one on are not yet in the coarse rings.
     rolled: i64,
     /// Every count ever added, per counter: monotonic, for the `_total` counters.
-    lifetime: Box<[u64]>,
+    lifetime: Lifetime,
+}
+
+/// Lifetime counts kept inline up to this width (the stage's).
+const INLINE_LIFETIME: usize = super::series::STAGE_WIDTH;
+
+/// A series' lifetime counts: inline up to [`INLINE_LIFETIME`] counters, boxed beyond.
+enum Lifetime {
+    Inline([u64; INLINE_LIFETIME], u8),
+    Boxed(Box<[u64]>),
+}
+
+impl Lifetime {
+    fn new(width: usize) -> Lifetime {
+        if width <= INLINE_LIFETIME {
+            Lifetime::Inline([0; INLINE_LIFETIME], width as u8)
+        } else {
+            Lifetime::Boxed(vec![0; width].into_boxed_slice())
+        }
+    }
+}
+
+impl std::ops::Deref for Lifetime {
+    type Target = [u64];
+    fn deref(&self) -> &[u64] {
+        match self {
+            Lifetime::Inline(counts, width) => &counts[..usize::from(*width)],
+            Lifetime::Boxed(counts) => counts,
+        }
+    }
+}
+
+impl std::ops::DerefMut for Lifetime {
+    fn deref_mut(&mut self) -> &mut [u64] {
+        match self {
+            Lifetime::Inline(counts, width) => &mut counts[..usize::from(*width)],
+            Lifetime::Boxed(counts) => counts,
+        }
+    }
 }
 
 impl CounterRings {
     pub fn new(layout: &Layout) -> CounterRings {
         CounterRings {
-            heads: vec![Head::EMPTY; layout.tiers.len()].into_boxed_slice(),
+            heads: [Head::EMPTY; LADDER_MS.len()],
+            tiers: layout.tiers.len() as u8,
             cells: vec![0; layout.cells()].into_boxed_slice(),
             carries: Vec::new(),
             rolled: i64::MIN,
-            lifetime: vec![0; layout.width].into_boxed_slice(),
+            lifetime: Lifetime::new(layout.width),
         }
     }
 
@@ -289,7 +334,7 @@ impl CounterRings {
 
     /// Bytes held by this series' counters.
     pub fn heap_bytes(&self) -> usize {
-        self.heads.len() * size_of::<Head>()
+        usize::from(self.tiers) * size_of::<Head>()
             + self.cells.len() * size_of::<u32>()
             + self.carries.capacity() * size_of::<(u32, u32)>()
             + self.lifetime.len() * size_of::<u64>()
@@ -302,7 +347,7 @@ impl CounterRings {
 
     /// Writes every field, for a checkpoint ([`CounterRings::read_state`] reads it back).
     pub fn write_state(&self, w: &mut Writer) {
-        for head in &self.heads {
+        for head in &self.heads[..usize::from(self.tiers)] {
             w.i64(head.pane);
             w.u64(u64::from(head.slot));
         }
@@ -313,7 +358,7 @@ impl CounterRings {
             w.u64(u64::from(wraps));
         }
         w.i64(self.rolled);
-        for &l in &self.lifetime {
+        for &l in self.lifetime.iter() {
             w.u64(l);
         }
     }
