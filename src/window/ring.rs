@@ -22,9 +22,8 @@ use crate::state::codec::{CodecError, Reader, Writer};
 pub struct CounterRings {
     /// The head of each ring, the first `tiers` used. Inline, as are the lifetime counts,
     /// because every ring add reads them: in allocations of their own they were misses
-    /// of their own, which a drain waited for one after the other (the head's before the
-    /// slot's), and that was most of the time `replay` spent in ring adds
-    /// (docs/performance.md).
+    /// of their own, the head's before the slot's, and about half of the time `replay`
+    /// spent in ring adds (docs/performance.md).
     heads: [Head; LADDER_MS.len()],
     tiers: u8,
     cells: Box<[u32]>,
@@ -332,7 +331,8 @@ impl CounterRings {
         out
     }
 
-    /// Bytes held by this series' counters.
+    /// Bytes held by this series' counters: the inline heads and lifetime counts too, as
+    /// when they were allocations of their own.
     pub fn heap_bytes(&self) -> usize {
         usize::from(self.tiers) * size_of::<Head>()
             + self.cells.len() * size_of::<u32>()
