@@ -35,19 +35,20 @@ pub struct CounterRings {
     lifetime: Lifetime,
 }
 
-/// Lifetime counts kept inline up to this width (the stage's).
-const INLINE_LIFETIME: usize = super::series::STAGE_WIDTH;
+/// The widest layout that counts as narrow, the stage's: most layouts are. Its lifetime
+/// counts are inline, and its roll-ups sum this wide.
+const NARROW: usize = super::series::STAGE_WIDTH;
 
-/// A series' lifetime counts: inline up to [`INLINE_LIFETIME`] counters, boxed beyond.
+/// A series' lifetime counts: inline up to [`NARROW`] counters, boxed beyond.
 enum Lifetime {
-    Inline([u64; INLINE_LIFETIME], u8),
+    Inline([u64; NARROW], u8),
     Boxed(Box<[u64]>),
 }
 
 impl Lifetime {
     fn new(width: usize) -> Lifetime {
-        if width <= INLINE_LIFETIME {
-            Lifetime::Inline([0; INLINE_LIFETIME], width as u8)
+        if width <= NARROW {
+            Lifetime::Inline([0; NARROW], width as u8)
         } else {
             Lifetime::Boxed(vec![0; width].into_boxed_slice())
         }
@@ -160,9 +161,9 @@ impl CounterRings {
     /// coarse pane are summed and written once.
     fn roll_up(&mut self, layout: &Layout, last: i64) {
         // Sums as wide as the counters, not as the widest layout: they are zeroed per
-        // roll-up, and most layouts are a few counters wide.
-        if layout.width <= 4 {
-            self.roll_up_with::<4>(layout, last);
+        // roll-up.
+        if layout.width <= NARROW {
+            self.roll_up_with::<NARROW>(layout, last);
         } else {
             self.roll_up_with::<33>(layout, last);
         }
