@@ -63,40 +63,62 @@ pub fn replay(
 /// Events per block handed from the decoding thread to the counting one: enough that the
 /// hand-over is rare (a few microseconds per block), few enough that blocks stay in cache.
 const BLOCK_EVENTS: usize = 1024;
-/// Blocks decoded ahead of the counting thread at most.
-const BLOCKS_AHEAD: usize = 4;
+/// Blocks decoded ahead of the counting thread at most: enough that the reading thread
+/// keeps decoding while the counting one sorts a group of series counts (see
+/// `engine::grouped`; a few milliseconds), about 40 MB at most. 8 and 96 measured
+/// slower.
+const BLOCKS_AHEAD: usize = 160;
 /// How many events of a block the reading thread decodes at first (it also reads and cuts
 /// lines; the counting thread decodes the rest). Only a starting point: it moves.
 const READER_SHARE: usize = BLOCK_EVENTS * 3 / 4;
-/// The reader's share moves by this many events whenever one thread waits for the other.
+/// The reader's share moves by this many events whenever one thread waits for the other,
+/// or the reader is more than [`AHEAD_ENOUGH`] blocks ahead.
 const SHARE_STEP: usize = 8;
+/// Blocks queued beyond which the reading thread counts as ahead, and takes more of the
+/// decoding. The queue itself is deeper, to absorb the counting thread's sorts; waiting
+/// for it to fill before moving the split would leave the reader idle meanwhile.
+const AHEAD_ENOUGH: usize = 8;
 
 /// Reads `input` on this thread while `engine` counts on another. Decoding and counting
 /// cost about the same, and which is the busier depends on the input (a first replay
 /// also pays for the pages of a new state while counting), so each block is split: this
 /// thread decodes the first part of it, the counting thread the rest, then counts it.
-/// The split follows who waits: a full channel means this thread is ahead and takes
-/// more, an empty one that the counting thread is. Blocks go through a bounded channel
+/// The split follows who waits: many blocks queued mean this thread is ahead and takes
+/// more, none that the counting thread is. Blocks go through a bounded channel
 /// in order and come back empty to be reused, so the report is the same as from one
 /// thread, and memory stays bounded.
 fn read_and_count(engine: &mut Engine, input: impl Read) -> std::io::Result<()> {
     let mut decoder = engine.block_decoder();
     let share = AtomicUsize::new(READER_SHARE);
+    let counted = AtomicUsize::new(0);
+    let mut sent = 0;
     let (full, full_rx) = mpsc::sync_channel::<DecodedBlock>(BLOCKS_AHEAD);
     let (empty, empty_rx) = mpsc::channel::<DecodedBlock>();
     std::thread::scope(|scope| {
         let finisher = engine.block_decoder();
-        let share = &share;
-        let counter = scope.spawn(move || count_blocks(engine, finisher, &full_rx, &empty, share));
-        let send = |block: DecodedBlock| match full.try_send(block) {
-            Ok(()) => {}
-            Err(TrySendError::Full(block)) => {
+        let (share, counted) = (&share, &counted);
+        let counter =
+            scope.spawn(move || count_blocks(engine, finisher, &full_rx, &empty, share, counted));
+        let mut send = |block: DecodedBlock| {
+            sent += 1;
+            let more = || {
                 let now = share.load(Ordering::Relaxed);
                 share.store((now + SHARE_STEP).min(BLOCK_EVENTS), Ordering::Relaxed);
-                // Fails only if the counting thread panicked; joining it below re-raises.
-                let _ = full.send(block);
+            };
+            match full.try_send(block) {
+                Ok(()) => {
+                    if sent - counted.load(Ordering::Relaxed) > AHEAD_ENOUGH {
+                        more();
+                    }
+                }
+                Err(TrySendError::Full(block)) => {
+                    more();
+                    // Fails only if the counting thread panicked; joining it below
+                    // re-raises.
+                    let _ = full.send(block);
+                }
+                Err(TrySendError::Disconnected(_)) => {}
             }
-            Err(TrySendError::Disconnected(_)) => {}
         };
         let read = for_each_batch(input, |lines, too_large| {
             let chunks = lines.chunks(BLOCK_EVENTS);
@@ -130,7 +152,9 @@ fn count_blocks(
     full: &mpsc::Receiver<DecodedBlock>,
     empty: &mpsc::Sender<DecodedBlock>,
     share: &AtomicUsize,
+    counted: &AtomicUsize,
 ) {
+    let mut engine = engine.grouped();
     loop {
         let mut block = match full.try_recv() {
             Ok(block) => block,
@@ -139,16 +163,18 @@ fn count_blocks(
                 share.store(now.saturating_sub(SHARE_STEP), Ordering::Relaxed);
                 match full.recv() {
                     Ok(block) => block,
-                    Err(_) => return,
+                    Err(_) => break,
                 }
             }
-            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Disconnected) => break,
         };
         decoder.finish(&mut block);
         engine.ingest_block(&block);
+        counted.fetch_add(1, Ordering::Relaxed);
         // The reader may be done with empty blocks already.
         let _ = empty.send(block);
     }
+    engine.finish();
 }
 
 /// The next whole minute strictly after `ms`, so that an event at `ms` is inside every

@@ -2,8 +2,9 @@
 //!
 //! The input is cut into lines (NDJSON, as `replay` reads it). Each line is decoded by
 //! each mapping's decoder and compared with the oracle of `json` (serde_json). The lines
-//! then go through three engines per mapping, one line at a time, in batches and decoded
-//! ahead (`ingest`, `ingest_all`, `ingest_block`); their counts must follow the model of
+//! then go through four engines per mapping, one line at a time, in batches, decoded
+//! ahead, and counted later grouped by series (`ingest`, `ingest_all`, `ingest_block`,
+//! `grouped`); their counts must follow the model of
 //! `engine` line by line, and their reports, at two times, must equal each other and the
 //! model.
 
@@ -88,6 +89,16 @@ fn check_mapping(mapping: &Mapping, lines: &[&[u8]]) {
         .decode(lines, lines.len() / 2, 0, &mut block);
     ahead.block_decoder().finish(&mut block);
     ahead.ingest_block(&block);
+    // The same, counted later and grouped by series, as `replay` counts.
+    let mut grouped = Engine::new(config);
+    grouped.set_latest_valid(Some(LATEST_VALID_MS));
+    let mut decoder = grouped.block_decoder();
+    let mut held = grouped.grouped();
+    for half in lines.chunks(lines.len().div_ceil(2).max(1)) {
+        decoder.decode(half, half.len(), 0, &mut block);
+        held.ingest_block(&block);
+    }
+    held.finish();
 
     // Just after the newest event (off the grid), and on the next whole hour (on the grid
     // of every window).
@@ -101,6 +112,7 @@ fn check_mapping(mapping: &Mapping, lines: &[&[u8]]) {
         model.check(config, &report);
         assert_eq!(batched.evaluate(at).as_ref(), Ok(&report), "ingest_all");
         assert_eq!(ahead.evaluate(at).as_ref(), Ok(&report), "ingest_block");
+        assert_eq!(grouped.evaluate(at).as_ref(), Ok(&report), "grouped");
         let json = serde_json::to_string(&report).expect("a report serialises");
         serde_json::from_str::<serde_json::Value>(&json).expect("as JSON");
         slipstream::report::table::render(&report);

@@ -20,13 +20,13 @@ use crate::decode::{Decoder, Invalid};
 /// (`too_large`) among them.
 #[derive(Default)]
 pub struct DecodedBlock {
-    events: Vec<Result<Decoded, Invalid>>,
-    keys: Vec<u8>,
+    pub(super) events: Vec<Result<Decoded, Invalid>>,
+    pub(super) keys: Vec<u8>,
     /// The payloads after `events`, not decoded yet: their bytes end to end, and where
     /// each one ends.
     raw: Vec<u8>,
-    raw_ends: Vec<usize>,
-    too_large: usize,
+    pub(super) raw_ends: Vec<usize>,
+    pub(super) too_large: usize,
 }
 
 /// Decodes payloads for an [`Engine`], independently of it.

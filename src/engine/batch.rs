@@ -15,7 +15,7 @@ use super::{Engine, SeriesStore, snapshot};
 use crate::classify::StreamKeys;
 use crate::decode::{Decoder, Invalid};
 use crate::window::latency::bucket_of;
-use crate::window::{PaneClock, Series, Stage};
+use crate::window::{LADDER_MS, PaneClock, Series, Stage};
 
 /// Events per batch: enough misses in flight to fill the memory pipeline, small enough
 /// that the batch stays in L1.
@@ -31,29 +31,30 @@ pub struct Newest {
 /// A decoded event waiting for passes 2 and 3. Reused across batches.
 #[derive(Default)]
 pub struct Batch {
-    events: Vec<Pending>,
+    pub(super) events: Vec<Pending>,
     keys: Vec<u8>,
 }
 
 /// What counting needs of a decoded event; its stream key is a range of a key arena.
 #[derive(Clone, Copy)]
 pub struct Pending {
-    clock: PaneClock,
-    status: u16,
-    latency_ms: f64,
-    bucket: u32,
+    pub(super) timestamp_ms: i64,
+    pub(super) status: u16,
+    pub(super) latency_ms: f64,
+    pub(super) bucket: u32,
     key: (u32, u32),
     hash: u64,
-    stream: u32,
+    pub(super) stream: u32,
 }
 
 /// A valid event as decoded, before the checks that depend on what came before it. Its
-/// pane clock and latency bucket depend on the event alone, so they are worked out here:
-/// with `replay` decoding on its own thread, the counting side is the busier one.
+/// latency bucket depends on the event alone, so it is worked out here: with `replay`
+/// decoding on its own thread, the counting side is the busier one. (Not its pane clock:
+/// six words, which `replay`'s blocks would carry from one core to the other, for six
+/// multiplications.)
 #[derive(Clone, Copy)]
 pub struct Decoded {
     timestamp_ms: i64,
-    clock: PaneClock,
     latency_ms: f64,
     bucket: u32,
     hash: u64,
@@ -76,7 +77,6 @@ pub fn decode(
     let hash = streams.write(&event, keys);
     Ok(Decoded {
         timestamp_ms: event.timestamp_ms,
-        clock: PaneClock::at(event.timestamp_ms),
         latency_ms: event.latency_ms,
         bucket: bucket_of(event.latency_ms),
         hash,
@@ -139,7 +139,7 @@ impl Engine {
     /// `too_old` and the horizon, in arrival order. Events to count are pushed to the
     /// batch (by `ingest_all`) or returned.
     #[inline]
-    fn admit(&mut self, decoded: Result<Decoded, Invalid>) -> Option<Pending> {
+    pub(super) fn admit(&mut self, decoded: Result<Decoded, Invalid>) -> Option<Pending> {
         let Engine {
             counts,
             horizon_ms,
@@ -171,9 +171,8 @@ impl Engine {
         if horizon_ms.is_some_and(|h| ts >= h) {
             return None;
         }
-        let clock = decoded.clock;
         let (step, len) = *retention;
-        let pane = clock.pane[step];
+        let pane = ts.div_euclid(LADDER_MS[step]);
         match newest {
             // Older than the longest ring holds, behind the newest event: no window of
             // any SLO can count it any more.
@@ -185,7 +184,7 @@ impl Engine {
             _ => *newest = Some(Newest { ms: ts, pane }),
         }
         Some(Pending {
-            clock,
+            timestamp_ms: ts,
             status: decoded.status,
             latency_ms: decoded.latency_ms,
             bucket: decoded.bucket,
@@ -195,20 +194,26 @@ impl Engine {
         })
     }
 
+    /// Pass 2: the stream of every pending event (keys are ranges of `keys`).
+    pub(super) fn look_up(&mut self, events: &mut [Pending], keys: &[u8]) {
+        // Once per batch, so that the stream numbers of this batch stay valid.
+        self.classifier.make_room(events.len());
+        for e in events.iter_mut() {
+            let key = &keys[e.key.0 as usize..e.key.1 as usize];
+            e.stream = self.classifier.stream(e.hash, key);
+        }
+    }
+
     /// Passes 2 and 3: looks up the stream of every pending event (keys are ranges of
     /// `keys`), then counts each in its series.
     fn count_batch(&mut self, events: &mut [Pending], keys: &[u8]) {
+        self.look_up(events, keys);
         let Engine {
             classifier,
             series,
             capture,
             ..
         } = self;
-        // Once per batch, so that the stream numbers of this batch stay valid.
-        classifier.make_room(events.len());
-        for e in events.iter_mut() {
-            e.stream = classifier.stream(e.hash, &keys[e.key.0 as usize..e.key.1 as usize]);
-        }
         if let Some(capture) = capture {
             let targets = events.iter().flat_map(|e| classifier.targets(e.stream));
             snapshot::save_before_write(capture, classifier, series, targets);
@@ -224,6 +229,7 @@ impl Engine {
         }
         let populations = classifier.populations();
         for e in events.iter() {
+            let clock = PaneClock::at(e.timestamp_ms);
             for r in classifier.targets(e.stream) {
                 let population = &populations[r.population as usize];
                 let layout = &population.layout;
@@ -235,7 +241,7 @@ impl Engine {
                 }
                 let good = population.good_mask(e.status, e.latency_ms);
                 let (stage, state) = (&mut store.stages[i], &mut store.series[i]);
-                Series::record(stage, state, layout, &e.clock, good, e.bucket);
+                Series::record(stage, state, layout, &clock, good, e.bucket);
             }
         }
     }

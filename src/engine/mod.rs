@@ -12,11 +12,13 @@ mod ahead;
 mod batch;
 mod carry;
 mod evaluate;
+mod grouped;
 mod partial;
 mod snapshot;
 
 pub use ahead::{BlockDecoder, DecodedBlock};
 pub use carry::Restored;
+pub use grouped::GroupedIngest;
 pub use partial::PartialOutcome;
 pub use snapshot::{Checkpoint, FORMAT as CHECKPOINT_FORMAT, SourcePosition};
 
