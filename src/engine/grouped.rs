@@ -3,10 +3,11 @@
 //! Why: when a series sees an event only every few seconds, nearly every event moves it
 //! on by a pane, and counting it touches the series' rings, which are out of cache: a
 //! few misses per event, one after the other (see docs/performance.md). Here a block's
-//! events are admitted and looked up as they arrive, in order, but counted later, a few
-//! hundred thousand at a time, grouped by series: a series then sees all of its events
-//! of the group in a row, and its rings are read into cache once per group, not once per
-//! event.
+//! events are admitted and looked up as they arrive, in order, but counted later, half a
+//! million series counts at a time, grouped by series: a series then sees all of its
+//! events of the group in a row, and its rings are read into cache once per group, not
+//! once per event. A full group is sorted, then counted bit by bit while the next one
+//! fills, so that the work per block stays even.
 //!
 //! Invariant: the state afterwards is the same as counting each event as it arrived.
 //! Every decision that depends on the order of all events (`too_old`, the horizon, the
@@ -139,6 +140,9 @@ impl GroupedIngest<'_> {
     /// order. `sorted` must be counted already.
     fn sort_held(&mut self) {
         debug_assert_eq!(self.next, self.sorted.len(), "a group sorted over another");
+        if self.records.is_empty() {
+            return;
+        }
         let Engine {
             classifier,
             series,
@@ -179,6 +183,9 @@ impl GroupedIngest<'_> {
         } = &mut *self.engine;
         let end = self.next.saturating_add(n).min(self.sorted.len());
         let populations = classifier.populations();
+        // Series new in this group have the next indices of their population, and each
+        // has a record (the event that made it): in this order, each is made when its
+        // index is the number of series held.
         for r in &self.sorted[self.next..end] {
             let p = r.target.population as usize;
             let layout = &populations[p].layout;
