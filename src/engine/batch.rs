@@ -31,7 +31,7 @@ pub struct Newest {
 /// A decoded event waiting for passes 2 and 3. Reused across batches.
 #[derive(Default)]
 pub struct Batch {
-    pub(super) events: Vec<Pending>,
+    events: Vec<Pending>,
     keys: Vec<u8>,
 }
 
@@ -120,6 +120,17 @@ impl Engine {
     /// Counts events decoded ahead by [`decode`], in order: the same as
     /// [`Engine::ingest_all`] on the payloads they were decoded from.
     pub(crate) fn ingest_decoded(&mut self, events: &[Result<Decoded, Invalid>], keys: &[u8]) {
+        self.admit_decoded(events, |engine, batch| engine.count_batch(batch, keys));
+    }
+
+    /// Pass 1 over events decoded ahead, a batch at a time, in order; `then` takes each
+    /// batch's admitted events.
+    #[inline]
+    pub(super) fn admit_decoded(
+        &mut self,
+        events: &[Result<Decoded, Invalid>],
+        mut then: impl FnMut(&mut Engine, &mut [Pending]),
+    ) {
         self.rejected.clear();
         self.admitted = 0;
         for chunk in events.chunks(BATCH) {
@@ -130,7 +141,7 @@ impl Engine {
                     batch.events.push(pending);
                 }
             }
-            self.count_batch(&mut batch.events, keys);
+            then(self, &mut batch.events);
             self.batch = batch;
         }
     }
@@ -139,7 +150,7 @@ impl Engine {
     /// `too_old` and the horizon, in arrival order. Events to count are pushed to the
     /// batch (by `ingest_all`) or returned.
     #[inline]
-    pub(super) fn admit(&mut self, decoded: Result<Decoded, Invalid>) -> Option<Pending> {
+    fn admit(&mut self, decoded: Result<Decoded, Invalid>) -> Option<Pending> {
         let Engine {
             counts,
             horizon_ms,

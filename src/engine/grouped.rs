@@ -80,30 +80,22 @@ impl GroupedIngest<'_> {
     /// in their series later, with others.
     pub fn ingest_block(&mut self, block: &DecodedBlock) {
         debug_assert!(block.raw_ends.is_empty(), "a block counted unfinished");
-        let held = self.records.len();
+        let before = self.records.len();
         let engine = &mut *self.engine;
-        engine.rejected.clear();
-        engine.admitted = 0;
-        for chunk in block.events.chunks(super::batch::BATCH) {
-            let mut batch = std::mem::take(&mut engine.batch);
-            batch.events.clear();
-            for &decoded in chunk {
-                if let Some(pending) = engine.admit(decoded) {
-                    batch.events.push(pending);
-                }
-            }
-            engine.look_up(&mut batch.events, &block.keys);
+        let (records, held) = (&mut self.records, &mut self.held);
+        engine.admit_decoded(&block.events, |engine, batch| {
+            engine.look_up(batch, &block.keys);
             let populations = engine.classifier.populations();
-            for e in &batch.events {
+            for e in batch.iter() {
                 for &target in engine.classifier.targets(e.stream) {
                     let population = &populations[target.population as usize];
-                    let counts = &mut self.held[target.population as usize];
+                    let counts = &mut held[target.population as usize];
                     let i = target.series as usize;
                     if i >= counts.len() {
                         counts.resize(i + 1, 0);
                     }
                     counts[i] += 1;
-                    self.records.push(Record {
+                    records.push(Record {
                         target,
                         timestamp_ms: e.timestamp_ms,
                         good: population.good_mask(e.status, e.latency_ms),
@@ -111,13 +103,12 @@ impl GroupedIngest<'_> {
                     });
                 }
             }
-            engine.batch = batch;
-        }
+        });
         (0..block.too_large).for_each(|_| engine.reject(Invalid::TooLarge));
         // The group before this one is counted as this one fills, a little faster, so
         // that the work per block stays even (a whole group at once would stall a
         // pipeline that feeds this one, as `replay`'s does).
-        let added = self.records.len() - held;
+        let added = self.records.len() - before;
         self.count_sorted(added + added / 4);
         if self.records.len() >= GROUP_RECORDS {
             self.count_sorted(usize::MAX);
