@@ -65,8 +65,8 @@ pub fn replay(
 const BLOCK_EVENTS: usize = 1024;
 /// Blocks decoded ahead of the counting thread at most: enough that the reading thread
 /// keeps decoding while the counting one sorts a group of series counts (see
-/// `engine::grouped`; a few milliseconds), about 40 MB at most. 8 and 96 measured
-/// slower.
+/// `engine::grouped`; a few milliseconds), about 15 MB at most. 32 and 64 measured
+/// slower (docs/performance.md).
 const BLOCKS_AHEAD: usize = 160;
 /// How many events of a block the reading thread decodes at first (it also reads and cuts
 /// lines; the counting thread decodes the rest). Only a starting point: it moves.
